@@ -1,0 +1,9 @@
+"""ASGI entry point: Django's HTTP handler (all streams are plain HTTP + SSE)."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
+
+application = get_asgi_application()

@@ -1,0 +1,1 @@
+"""Page views of the site, one module per area."""

@@ -1,0 +1,18 @@
+"""Page routes."""
+
+from django.urls import path
+
+from dashboard.views import exports, logs
+
+urlpatterns = [
+    # /  and  /logs/
+    path("", logs.overview, name="overview"),
+    path("logs/", logs.log_index, name="log-index"),
+    path("logs/<slug:name>/", logs.log_page, name="log-page"),
+    path("logs/<slug:name>/download", logs.log_download, name="log-download"),
+    # /exports/
+    path("exports/", exports.job_list, name="export-jobs"),
+    path("exports/<int:pk>/", exports.job_detail, name="export-job"),
+    path("exports/<int:pk>/cancel", exports.job_cancel, name="export-job-cancel"),
+    path("exports/<int:pk>/download", exports.job_download, name="export-job-download"),
+]

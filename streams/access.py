@@ -1,0 +1,39 @@
+"""Who may open a stream: signed-in, active staff.
+
+Pages redirect anonymous users to the admin login (``staff_member_required``);
+a stream URL answers 403 instead, because an EventSource or ``curl`` that
+follows a redirect to a login page with status 200 would mistake the page for
+the stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import wraps
+
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+
+AsyncView = Callable[..., Awaitable[HttpResponse]]
+
+
+def is_staff(user: object) -> bool:
+    return bool(
+        getattr(user, "is_authenticated", False)
+        and getattr(user, "is_active", False)
+        and getattr(user, "is_staff", False)
+    )
+
+
+def stream_staff_required(view: AsyncView) -> AsyncView:
+    """Answer 403 (never a redirect) unless the request's user is active staff."""
+
+    @wraps(view)
+    async def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        user = await request.auser()
+        if not is_staff(user):
+            return HttpResponseForbidden(
+                "Streams need a signed-in staff user.\n", content_type="text/plain"
+            )
+        return await view(request, *args, **kwargs)
+
+    return wrapper

@@ -1,0 +1,79 @@
+"""Streaming response classes: content type and anti-buffering headers in one place.
+
+* Every stream starts with a comment or its first bytes at once: daphne sends
+  the response head only with the first body chunk.
+* ``Cache-Control: no-cache`` and ``X-Accel-Buffering: no`` stop caches and
+  nginx from holding the stream back. ``Connection`` is never set: it is
+  hop-by-hop and belongs to the server.
+* Only async iterators are accepted: under ASGI Django reads a sync iterator
+  to the end before sending the first byte.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from django.http import StreamingHttpResponse
+
+from streams import conf
+from streams.heartbeat import with_heartbeat
+from streams.sse import Comment, Message, encode
+
+STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+RETRY_MS = 2000
+
+
+class _AsyncStreamingResponse(StreamingHttpResponse):
+    content_type_default = "application/octet-stream"
+
+    def __init__(self, content: AsyncIterator[bytes], **kwargs: Any) -> None:
+        if not hasattr(content, "__aiter__"):
+            raise TypeError(f"{type(self).__name__} needs an async iterator, got {content!r}")
+        kwargs.setdefault("content_type", self.content_type_default)
+        super().__init__(content, **kwargs)
+        for header, value in STREAM_HEADERS.items():
+            self.headers.setdefault(header, value)
+
+
+async def encode_sse(
+    messages: AsyncIterator[Message], heartbeat: float, retry_ms: int | None
+) -> AsyncIterator[bytes]:
+    """Frame ``messages`` as SSE: a comment at once, then frames, heartbeats when idle."""
+    first = f"retry: {retry_ms}\n: ok\n\n" if retry_ms is not None else ": ok\n\n"
+    yield first.encode()
+    async for message in with_heartbeat(messages, heartbeat, Comment("heartbeat")):
+        yield encode(message)
+
+
+class EventStreamResponse(_AsyncStreamingResponse):
+    """``text/event-stream`` from an async iterator of ``Event``/``Comment`` messages."""
+
+    content_type_default = "text/event-stream; charset=utf-8"
+
+    def __init__(
+        self,
+        messages: AsyncIterator[Message],
+        *,
+        heartbeat: float | None = None,
+        retry_ms: int | None = RETRY_MS,
+        **kwargs: Any,
+    ) -> None:
+        interval = conf.heartbeat_seconds() if heartbeat is None else heartbeat
+        super().__init__(encode_sse(messages, interval, retry_ms), **kwargs)
+
+
+class NDJSONResponse(_AsyncStreamingResponse):
+    """``application/x-ndjson``: one JSON document per line, from already-encoded bytes."""
+
+    content_type_default = "application/x-ndjson"
+
+
+class CSVResponse(_AsyncStreamingResponse):
+    content_type_default = "text/csv; charset=utf-8"
+
+
+class TextStreamResponse(_AsyncStreamingResponse):
+    """``text/plain`` for ``curl -N``."""
+
+    content_type_default = "text/plain; charset=utf-8"

@@ -1,0 +1,36 @@
+"""Stream routes: every one needs a signed-in staff user and answers 403 otherwise."""
+
+from django.urls import path, register_converter
+
+from streams.views import exports, jobs, logs
+
+
+class ModelLabelConverter:
+    """``app_label.model_name`` (lower case, as Django's ``_meta.label_lower``)."""
+
+    regex = r"[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(ModelLabelConverter, "model_label")
+
+urlpatterns = [
+    # /streams/logs/
+    path("streams/logs/<slug:name>.txt", logs.log_text_stream, name="log-text-stream"),
+    path("streams/logs/<slug:name>/", logs.log_stream, name="log-stream"),
+    path("streams/overview/", logs.overview_stream, name="overview-stream"),
+    # /streams/exports/
+    path("streams/exports/", jobs.jobs_stream, name="export-jobs-stream"),
+    path("streams/exports/<int:pk>/", jobs.job_stream, name="export-job-stream"),
+    # /exports/<app_label>.<model_name>.<format>
+    path(
+        "exports/<model_label:label>.<str:fmt>",
+        exports.export_stream,
+        name="export-stream",
+    ),
+]

@@ -1,0 +1,1 @@
+"""Stream views, one module per area: thin wiring of producer to encoder."""

@@ -1,0 +1,88 @@
+"""Personas and live-server fixtures shared by every test module."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+
+from tests.live import LiveServer, run_server
+
+REQUIRE_SERVICES = os.environ.get("STREAMBOARD_REQUIRE_SERVICES") == "1"
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip when a service is missing here; fail in CI, where it must be installed."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{reason} (STREAMBOARD_REQUIRE_SERVICES=1)")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def staff_user(django_user_model: type[User]) -> User:
+    return django_user_model.objects.create_user(
+        "staff", "staff@example.com", "staff-password", is_staff=True
+    )
+
+
+@pytest.fixture
+def superuser(django_user_model: type[User]) -> User:
+    return django_user_model.objects.create_superuser("root", "root@example.com", "root-password")
+
+
+@pytest.fixture
+def plain_user(django_user_model: type[User]) -> User:
+    return django_user_model.objects.create_user("plain", "plain@example.com", "plain-password")
+
+
+@pytest.fixture
+def staff_client(staff_user: User) -> Client:
+    client = Client()
+    client.force_login(staff_user)
+    return client
+
+
+@pytest.fixture
+def plain_client(plain_user: User) -> Client:
+    client = Client()
+    client.force_login(plain_user)
+    return client
+
+
+@pytest.fixture
+def anonymous_client() -> Client:
+    return Client()
+
+
+def session_cookie(user: User) -> str:
+    """A ``Cookie`` header value for ``user``, usable against a live server."""
+    client = Client()
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}"
+
+
+@pytest.fixture
+def staff_cookie(transactional_db: None, staff_user: User) -> str:
+    return session_cookie(staff_user)
+
+
+@pytest.fixture
+def live_server_factory(transactional_db: None) -> Iterator[Callable[..., LiveServer]]:
+    """Start real ``manage.py serve`` processes: ``live_server_factory(env={...})``."""
+    with ExitStack() as stack:
+
+        def start(env: dict[str, str] | None = None, **_: Any) -> LiveServer:
+            return stack.enter_context(run_server(env))
+
+        yield start
+
+
+@pytest.fixture
+def live(live_server_factory: Callable[..., LiveServer]) -> LiveServer:
+    """One real server with the default settings."""
+    return live_server_factory()
