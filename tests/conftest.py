@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from typing import Any
@@ -13,14 +12,7 @@ from django.test import Client
 
 from tests.live import LiveServer, run_server
 
-REQUIRE_SERVICES = os.environ.get("STREAMBOARD_REQUIRE_SERVICES") == "1"
-
-
-def skip_or_fail(reason: str) -> None:
-    """Skip when a service is missing here; fail in CI, where it must be installed."""
-    if REQUIRE_SERVICES:
-        pytest.fail(f"{reason} (STREAMBOARD_REQUIRE_SERVICES=1)")
-    pytest.skip(reason)
+pytest_plugins = ["tests.browser"]
 
 
 @pytest.fixture

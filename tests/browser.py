@@ -1,0 +1,51 @@
+"""Headless Chromium (Debian's) driven by Playwright, for real-browser tests.
+
+Playwright never downloads a browser here: it drives ``/usr/bin/chromium``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.live import LiveServer
+from tests.services import skip_or_fail
+
+CHROMIUM = os.environ.get("STREAMBOARD_CHROMIUM", "/usr/bin/chromium")
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-dev-shm-usage",
+]
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        skip_or_fail(f"Chromium is not installed at {CHROMIUM}")
+    # Playwright's sync API refuses to run inside a running event loop;
+    # Django's async-unsafe guard must allow the test's own ORM calls.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def sign_in(browser: Browser, live: LiveServer, username: str, password: str) -> Page:
+    """A new page signed in through the real admin login form."""
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.set_default_timeout(15_000)
+    page.goto(live.url("/admin/login/?next=/admin/"))
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("input[type=submit]")
+    page.wait_for_url(live.url("/admin/"))
+    return page
