@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 
 
 async def with_heartbeat[T, H](
     source: AsyncIterator[T], interval: float, beat: H
-) -> AsyncIterator[T | H]:
+) -> AsyncGenerator[T | H]:
     """Yield from ``source``, and ``beat`` after every ``interval`` s without an item."""
     iterator = aiter(source)
     step: asyncio.Future[T] | None = None
