@@ -142,6 +142,38 @@ STREAMBOARD_LOGS = parse_log_sources(env_str("STREAMBOARD_LOGS", f"demo={STREAMB
 STREAMBOARD_HEARTBEAT_SECONDS = env_float("STREAMBOARD_HEARTBEAT_SECONDS", 15.0, minimum=0.05)
 STREAMBOARD_QUEUE_SIZE = env_int("STREAMBOARD_QUEUE_SIZE", 1000, minimum=1)
 STREAMBOARD_EXPORT_DIR = MEDIA_ROOT / "exports"
+# What may be exported, per model: an allow-list of fields (never secrets; the
+# system check streams.E001 refuses password/token/key-like names). A model
+# that is not listed here is not exportable at all.
+STREAMBOARD_EXPORTS: dict[str, list[str]] = {
+    "dashboard.order": [
+        "id",
+        "uuid",
+        "reference",
+        "customer",
+        "status",
+        "quantity",
+        "amount",
+        "note",
+        "placed_on",
+        "is_gift",
+        "metadata",
+        "created_at",
+        "updated_at",
+    ],
+    "dashboard.customer": ["id", "name", "email", "country", "created_at"],
+    "auth.user": [
+        "id",
+        "username",
+        "first_name",
+        "last_name",
+        "email",
+        "is_staff",
+        "is_active",
+        "date_joined",
+        "last_login",
+    ],
+}
 
 LOGGING = {
     "version": 1,

@@ -6,3 +6,7 @@ class StreamsConfig(AppConfig):
 
     name = "streams"
     verbose_name = "Streams"
+
+    def ready(self) -> None:
+        # Registers the export allow-list checks (streams.E001...).
+        from streams import checks  # noqa: F401

@@ -24,3 +24,9 @@ def heartbeat_seconds() -> float:
 
 def queue_size() -> int:
     return int(settings.STREAMBOARD_QUEUE_SIZE)
+
+
+def export_allow_list() -> dict[str, list[str]]:
+    """Model label -> the fields that may be exported; unlisted models are not exportable."""
+    allow_list: dict[str, list[str]] = getattr(settings, "STREAMBOARD_EXPORTS", {})
+    return allow_list
