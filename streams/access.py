@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from functools import wraps
 
-from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.http import HttpRequest, HttpResponseForbidden
+from django.http.response import HttpResponseBase
 
-AsyncView = Callable[..., Awaitable[HttpResponse]]
+AsyncView = Callable[..., Awaitable[HttpResponseBase]]
 
 
 def is_staff(user: object) -> bool:
@@ -28,7 +29,7 @@ def stream_staff_required(view: AsyncView) -> AsyncView:
     """Answer 403 (never a redirect) unless the request's user is active staff."""
 
     @wraps(view)
-    async def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+    async def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponseBase:
         user = await request.auser()
         if not is_staff(user):
             return HttpResponseForbidden(
