@@ -196,12 +196,16 @@ def comparable_field(model_field: models.Field[Any, Any]) -> models.Field[Any, A
 
 
 def flatten(data: Mapping[str, Any]) -> tuple[dict[str, str], list[str]]:
-    """A query dict's single values, and the names that came more than once."""
+    """A query dict's (or a dict of lists') single values, and the names given more than once."""
     getlist = getattr(data, "getlist", None)
     flat: dict[str, str] = {}
     repeated: list[str] = []
     for name in data:
-        values: Sequence[Any] = getlist(name) if getlist else [data[name]]
+        if getlist is not None:
+            values: Sequence[Any] = getlist(name)
+        else:
+            raw = data[name]
+            values = raw if isinstance(raw, list | tuple) else [raw]
         if len(values) > 1:
             repeated.append(name)
         flat[name] = values[-1] if values else ""

@@ -1,0 +1,82 @@
+"""``manage.py export``: same bytes as the producer, same validation as the view."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import orjson
+import pytest
+from django.core.management import CommandError, call_command
+
+from dashboard.models import Order
+from streams.exports import get_exportable, iter_export
+from tests.demo_orders import make_awkward_orders, make_orders
+
+
+def export(*args: str, **options: object) -> str:
+    err = io.StringIO()
+    call_command("export", *args, stderr=err, **options)
+    return err.getvalue()
+
+
+def test_it_writes_the_whole_export_to_a_file(db: None, tmp_path: Path) -> None:
+    make_awkward_orders()
+    target = tmp_path / "orders.ndjson"
+    err = export("dashboard.order", output=str(target))
+    fields = get_exportable("dashboard.order").fields
+    expected = b"".join(c.data for c in iter_export(Order.objects.all(), fields, "ndjson"))
+    assert target.read_bytes() == expected
+    assert "6/6 rows" in err
+    assert not (tmp_path / "orders.ndjson.part").exists()
+
+
+def test_filters_fields_and_after_select_like_the_view(db: None, tmp_path: Path) -> None:
+    orders = make_orders(40)
+    target = tmp_path / "out.ndjson"
+    export(
+        "dashboard.order",
+        "status=shipped",
+        "quantity__lte=30",
+        "after=5",
+        output=str(target),
+        fields="id,status",
+    )
+    records = [orjson.loads(line) for line in target.read_bytes().splitlines()]
+    expected = [o.pk for o in orders if o.status == "shipped" and o.quantity <= 30 and o.pk > 5]
+    assert [r["id"] for r in records] == expected
+    assert all(list(r) == ["id", "status"] for r in records)
+
+
+def test_the_format_follows_the_output_suffix(db: None, tmp_path: Path) -> None:
+    make_orders(3)
+    target = tmp_path / "out.csv"
+    export("dashboard.order", output=str(target), fields="id,amount")
+    assert target.read_bytes() == b"id,amount\r\n1,0.01\r\n2,0.02\r\n3,0.03\r\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["auth.group"], "not configured for export"),
+        (["dashboard.order", "colour=red"], "unknown parameter colour"),
+        (["dashboard.order", "status"], "not a name=value filter"),
+        (["dashboard.order", "after=x"], "after"),
+    ],
+)
+def test_bad_queries_fail_with_the_form_message(
+    db: None, tmp_path: Path, args: list[str], message: str
+) -> None:
+    with pytest.raises(CommandError, match=message):
+        export(*args, output=str(tmp_path / "x.ndjson"))
+    assert not (tmp_path / "x.ndjson").exists()
+
+
+def test_a_failure_midway_leaves_no_file(db: None, tmp_path: Path) -> None:
+    make_orders(5)
+    Order.objects.filter(pk=3).update(metadata={"big": 2**70})
+    target = tmp_path / "broken.ndjson"
+    with pytest.raises(orjson.JSONEncodeError):
+        export("dashboard.order", output=str(target))
+    assert not target.exists()
+    assert not (tmp_path / "broken.ndjson.part").exists()
