@@ -22,9 +22,10 @@ Design choices:
   SQLite, and it is what makes ``after=<pk>`` resumption exact and free.
   Hence rows always come in primary-key order, and exportable models need an
   integer primary key (``streams.E004``).
-* **Errors propagate.** A row that cannot be encoded or a database that goes
-  away raises out of the generator; the server then aborts the connection, so
-  a client sees a broken transfer and never a clean short file.
+* **Errors propagate.** A row that cannot be encoded (``ExportEncodingError``,
+  naming the row) or a database that goes away raises out of the generator;
+  the server then aborts the connection, so a client sees a broken transfer
+  and never a clean short file.
 * **Batching.** One yield per chunk of rows (2000 by default): one ASGI
   message per row costs 2-3x the throughput (see the bench results).
 * CSV output starts with a header row, except when resuming with ``after``:
@@ -150,6 +151,15 @@ async def acount_rows(queryset: models.QuerySet[Any], after: int | None = None) 
     return await queryset.acount()
 
 
+class ExportEncodingError(RuntimeError):
+    """A row holds a value the format cannot carry (an integer beyond 64 bits in JSON).
+
+    Deliberately not a ``TypeError`` (which orjson raises): Django's streaming
+    response would take a ``TypeError`` from an async iterator for "this is a
+    sync iterator" and hide the real error behind a confusing one.
+    """
+
+
 class _Encoder:
     """Turns fetched rows into bytes for one format; built once per export."""
 
@@ -158,6 +168,7 @@ class _Encoder:
             raise ValueError(f"unknown export format {fmt!r}; use one of {EXPORT_FORMATS}")
         self.fields = tuple(fields)
         self.fmt = fmt
+        self.model_label = model._meta.label_lower
         self.cells: list[csv_rows.Cell] = [
             csv_rows.json_cell
             if isinstance(model._meta.get_field(name), models.JSONField)
@@ -185,8 +196,21 @@ def _fetch_chunk(
     fetched = list(queryset.order_by("pk").values_list("pk", *encoder.fields)[:chunk_size])
     if not fetched:
         return ExportChunk(data=b"", rows=0, last_pk=after)
-    data = encoder.rows([row[1:] for row in fetched])
+    try:
+        data = encoder.rows([row[1:] for row in fetched])
+    except (TypeError, ValueError) as error:
+        raise ExportEncodingError(_failing_row(encoder, fetched, error)) from error
     return ExportChunk(data=data, rows=len(fetched), last_pk=fetched[-1][0])
+
+
+def _failing_row(encoder: _Encoder, fetched: Sequence[Sequence[Any]], error: Exception) -> str:
+    """Which row of a chunk failed to encode (found again row by row: failures are rare)."""
+    for row in fetched:
+        try:
+            encoder.rows([row[1:]])
+        except (TypeError, ValueError) as row_error:
+            return f"{encoder.model_label} pk={row[0]} cannot be encoded: {row_error}"
+    return f"a {encoder.model_label} chunk cannot be encoded: {error}"
 
 
 def _check_fields(queryset: models.QuerySet[Any], fields: Sequence[str]) -> None:

@@ -10,7 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from dashboard.models import Order
-from streams.exports import get_exportable, iter_export
+from streams.exports import ExportEncodingError, get_exportable, iter_export
 from tests.demo_orders import make_awkward_orders, make_orders
 
 
@@ -38,21 +38,24 @@ def test_filters_fields_and_after_select_like_the_view(db: None, tmp_path: Path)
         "dashboard.order",
         "status=shipped",
         "quantity__lte=30",
-        "after=5",
+        f"after={orders[4].pk}",
         output=str(target),
         fields="id,status",
     )
     records = [orjson.loads(line) for line in target.read_bytes().splitlines()]
-    expected = [o.pk for o in orders if o.status == "shipped" and o.quantity <= 30 and o.pk > 5]
+    expected = [
+        o.pk for o in orders if o.status == "shipped" and o.quantity <= 30 and o.pk > orders[4].pk
+    ]
     assert [r["id"] for r in records] == expected
     assert all(list(r) == ["id", "status"] for r in records)
 
 
 def test_the_format_follows_the_output_suffix(db: None, tmp_path: Path) -> None:
-    make_orders(3)
+    pks = [order.pk for order in make_orders(3)]
     target = tmp_path / "out.csv"
     export("dashboard.order", output=str(target), fields="id,amount")
-    assert target.read_bytes() == b"id,amount\r\n1,0.01\r\n2,0.02\r\n3,0.03\r\n"
+    rows = "".join(f"{pk},0.0{n}\r\n" for n, pk in enumerate(pks, 1))
+    assert target.read_bytes() == f"id,amount\r\n{rows}".encode()
 
 
 @pytest.mark.parametrize(
@@ -73,10 +76,10 @@ def test_bad_queries_fail_with_the_form_message(
 
 
 def test_a_failure_midway_leaves_no_file(db: None, tmp_path: Path) -> None:
-    make_orders(5)
-    Order.objects.filter(pk=3).update(metadata={"big": 2**70})
+    third = make_orders(5)[2]
+    Order.objects.filter(pk=third.pk).update(metadata={"big": 2**70})
     target = tmp_path / "broken.ndjson"
-    with pytest.raises(orjson.JSONEncodeError):
+    with pytest.raises(ExportEncodingError, match=f"pk={third.pk} "):
         export("dashboard.order", output=str(target))
     assert not target.exists()
     assert not (tmp_path / "broken.ndjson.part").exists()

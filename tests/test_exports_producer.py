@@ -19,6 +19,7 @@ from django.core.exceptions import ImproperlyConfigured
 from dashboard.models import Order
 from streams.exports import (
     ExportChunk,
+    ExportEncodingError,
     ExportFormat,
     aiter_export,
     count_rows,
@@ -179,7 +180,7 @@ def test_a_row_that_cannot_be_encoded_raises_after_the_good_chunks(db: None) -> 
     chunks = iter_export(Order.objects.all(), ("id", "metadata"), "ndjson", chunk_size=5)
     first = next(chunks)
     assert first.rows == 5
-    with pytest.raises(orjson.JSONEncodeError):
+    with pytest.raises(ExportEncodingError, match=r"dashboard.order pk=\d+ cannot be encoded"):
         next(chunks)
 
 
