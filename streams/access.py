@@ -8,13 +8,14 @@ the stream.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from functools import wraps
+from typing import Any
 
 from django.http import HttpRequest, HttpResponseForbidden
 from django.http.response import HttpResponseBase
 
-AsyncView = Callable[..., Awaitable[HttpResponseBase]]
+AsyncView = Callable[..., Coroutine[Any, Any, HttpResponseBase]]
 
 
 def is_staff(user: object) -> bool:

@@ -179,7 +179,7 @@ class Command(BaseCommand):
 
 def insert_statement(db: BaseDatabaseWrapper) -> str:
     quote = db.ops.quote_name
-    columns = [quote(Order._meta.get_field(name).column) for name in ORDER_COLUMNS]  # type: ignore[union-attr]
+    columns = [quote(Order._meta.get_field(name).column or name) for name in ORDER_COLUMNS]  # type: ignore[union-attr]
     return (
         f"INSERT INTO {quote(Order._meta.db_table)} ({', '.join(columns)}) "
         f"VALUES ({', '.join(['%s'] * len(columns))})"
