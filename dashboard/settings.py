@@ -142,6 +142,17 @@ STREAMBOARD_LOGS = parse_log_sources(env_str("STREAMBOARD_LOGS", f"demo={STREAMB
 STREAMBOARD_HEARTBEAT_SECONDS = env_float("STREAMBOARD_HEARTBEAT_SECONDS", 15.0, minimum=0.05)
 STREAMBOARD_QUEUE_SIZE = env_int("STREAMBOARD_QUEUE_SIZE", 1000, minimum=1)
 STREAMBOARD_EXPORT_DIR = MEDIA_ROOT / "exports"
+# Background exports (ExportJob): rows per chunk, an optional pause per chunk
+# (to watch a bar on small data), how often progress is saved and published,
+# how often a server polls job rows when the channel layer does not cross
+# processes, and after how long without a heartbeat a running job is stale.
+STREAMBOARD_EXPORT_CHUNK_SIZE = env_int("STREAMBOARD_EXPORT_CHUNK_SIZE", 2000, minimum=1)
+STREAMBOARD_EXPORT_CHUNK_DELAY = env_float("STREAMBOARD_EXPORT_CHUNK_DELAY", 0.0, minimum=0.0)
+STREAMBOARD_EXPORT_PROGRESS_SECONDS = env_float(
+    "STREAMBOARD_EXPORT_PROGRESS_SECONDS", 0.2, minimum=0.01
+)
+STREAMBOARD_EXPORT_POLL_SECONDS = env_float("STREAMBOARD_EXPORT_POLL_SECONDS", 0.25, minimum=0.01)
+STREAMBOARD_EXPORT_STALE_SECONDS = env_float("STREAMBOARD_EXPORT_STALE_SECONDS", 60.0, minimum=0.1)
 # What may be exported, per model: an allow-list of fields (never secrets; the
 # system check streams.E001 refuses password/token/key-like names). A model
 # that is not listed here is not exportable at all.

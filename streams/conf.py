@@ -30,3 +30,32 @@ def export_allow_list() -> dict[str, list[str]]:
     """Model label -> the fields that may be exported; unlisted models are not exportable."""
     allow_list: dict[str, list[str]] = getattr(settings, "STREAMBOARD_EXPORTS", {})
     return allow_list
+
+
+def export_dir() -> Path:
+    """Where background exports write their files (temp name first, renamed when complete)."""
+    return Path(settings.STREAMBOARD_EXPORT_DIR)
+
+
+def export_chunk_size() -> int:
+    return int(getattr(settings, "STREAMBOARD_EXPORT_CHUNK_SIZE", 2000))
+
+
+def export_chunk_delay() -> float:
+    """A pause after each chunk of a background export (0: none); lets a demo or test watch."""
+    return float(getattr(settings, "STREAMBOARD_EXPORT_CHUNK_DELAY", 0.0))
+
+
+def export_progress_seconds() -> float:
+    """How often a running export saves and publishes its progress (at most)."""
+    return float(getattr(settings, "STREAMBOARD_EXPORT_PROGRESS_SECONDS", 0.2))
+
+
+def export_poll_seconds() -> float:
+    """How often a server reads job rows when the channel layer cannot tell it."""
+    return float(getattr(settings, "STREAMBOARD_EXPORT_POLL_SECONDS", 0.25))
+
+
+def export_stale_seconds() -> float:
+    """A running job whose heartbeat is older than this has lost its worker."""
+    return float(getattr(settings, "STREAMBOARD_EXPORT_STALE_SECONDS", 60.0))
