@@ -45,7 +45,7 @@ def _wait_for(check: Callable[[], bool], what: str, timeout: float = 30.0) -> No
     while not check():
         if time.monotonic() > deadline:
             raise RuntimeError(f"{what} did not become ready within {timeout}s")
-        time.sleep(0.05)  # noqa: sleep-pacing - polling a server's readiness
+        time.sleep(0.05)  # polling a starting server's readiness, not synchronisation
 
 
 @contextmanager
