@@ -1,0 +1,259 @@
+/* The live log page: controls around htmx's SSE extension (htmx 2, ext/sse).
+ *
+ * htmx owns the connection and the swaps (sse-connect on #log-sse, sse-swap
+ * appending fragments to #log-lines). This script adds what htmx does not:
+ *  - one connection per page: filters rebuild #log-sse (closing the old
+ *    EventSource first) so the new stream starts fresh with its backfill;
+ *  - pause: fragments are intercepted in htmx:sseBeforeMessage and kept,
+ *    in order, until resume (bounded by the page's line limit);
+ *  - the DOM keeps only the last data-max-lines lines;
+ *  - follow (auto-scroll), clear, and a live / reconnecting / disconnected
+ *    indicator driven by htmx:sseOpen / htmx:sseError and readyState.
+ */
+(function () {
+  "use strict";
+
+  var view = document.getElementById("logview");
+  if (!view || !window.htmx) return;
+
+  var streamBase = view.dataset.streamBase;
+  var backfill = view.dataset.backfill || "200";
+  var maxLines = parseInt(view.dataset.maxLines || "2000", 10);
+
+  var lines = document.getElementById("log-lines");
+  var output = document.getElementById("log-output");
+  var statusEl = document.getElementById("log-status");
+  var statusText = statusEl.querySelector(".status-text");
+  var levelEl = document.getElementById("log-level");
+  var queryEl = document.getElementById("log-q");
+  var pauseBtn = document.getElementById("log-pause");
+  var followEl = document.getElementById("log-follow");
+  var clearBtn = document.getElementById("log-clear");
+  var countEl = document.getElementById("log-count");
+  var lineNodes = lines.getElementsByClassName("line"); // live collection
+
+  var paused = false;
+  var pending = []; // [{html, count}] kept while paused, oldest first
+  var pendingLines = 0;
+  var currentSource = null; // the page's one EventSource
+  var freshStartPending = false;
+
+  // Record every EventSource the extension creates, so the page can close
+  // the old one itself before opening another (one connection per page).
+  var createEventSource = htmx.createEventSource;
+  htmx.createEventSource = function (url) {
+    if (currentSource && currentSource.readyState !== EventSource.CLOSED) {
+      currentSource.close();
+    }
+    currentSource = createEventSource(url);
+    return currentSource;
+  };
+
+  function setStatus(state, text) {
+    statusEl.dataset.state = state;
+    statusText.textContent = text || state;
+  }
+
+  function countIn(html) {
+    var template = document.createElement("template");
+    template.innerHTML = html;
+    return template.content.querySelectorAll(".line").length;
+  }
+
+  function updateCount() {
+    var n = lineNodes.length;
+    countEl.textContent = n + (n === 1 ? " line" : " lines");
+  }
+
+  function updatePauseButton() {
+    pauseBtn.setAttribute("aria-pressed", paused ? "true" : "false");
+    pauseBtn.classList.toggle("active", paused);
+    if (!paused) {
+      pauseBtn.textContent = "Pause";
+    } else {
+      pauseBtn.textContent = pendingLines
+        ? "Resume (" + pendingLines + " new)"
+        : "Resume";
+    }
+    pauseBtn.dataset.pending = String(pendingLines);
+  }
+
+  // Drop the oldest lines beyond the limit (and wrappers they leave empty).
+  function trim() {
+    var excess = lineNodes.length - maxLines;
+    while (excess-- > 0) {
+      var node = lineNodes[0];
+      var parent = node.parentNode;
+      node.remove();
+      while (parent && parent !== lines && !parent.children.length) {
+        var up = parent.parentNode;
+        parent.remove();
+        parent = up;
+      }
+    }
+  }
+
+  function scrollToEnd() {
+    if (followEl.checked) output.scrollTop = output.scrollHeight;
+  }
+
+  function afterInsert() {
+    trim();
+    updateCount();
+    scrollToEnd();
+    var empty = output.querySelector(".log-empty");
+    if (empty && lineNodes.length) empty.remove();
+  }
+
+  // Lines arriving while paused are kept, oldest first; beyond the page's
+  // limit the oldest would be trimmed on resume anyway, so drop them now.
+  function keep(html) {
+    var count = countIn(html);
+    pending.push({ html: html, count: count });
+    pendingLines += count;
+    while (pending.length > 1 && pendingLines - pending[0].count >= maxLines) {
+      pendingLines -= pending.shift().count;
+    }
+    updatePauseButton();
+  }
+
+  function resume() {
+    paused = false;
+    if (pending.length) {
+      lines.insertAdjacentHTML(
+        "beforeend",
+        pending.map(function (p) { return p.html; }).join(""),
+      );
+    }
+    pending = [];
+    pendingLines = 0;
+    updatePauseButton();
+    afterInsert();
+  }
+
+  function clearLines() {
+    lines.replaceChildren();
+    updateCount();
+  }
+
+  function streamUrl() {
+    var params = new URLSearchParams({ backfill: backfill });
+    if (levelEl.value) params.set("level", levelEl.value);
+    var q = queryEl.value.trim();
+    if (q) params.set("q", q);
+    return streamBase + "?" + params.toString();
+  }
+
+  // New filters: a new connection that starts fresh with its backfill.
+  function reconnect() {
+    var old = document.getElementById("log-sse");
+    if (currentSource) currentSource.close();
+    currentSource = null;
+    if (old) old.remove();
+    pending = [];
+    pendingLines = 0;
+    updatePauseButton();
+    clearLines();
+
+    var connect = document.createElement("div");
+    connect.id = "log-sse";
+    connect.hidden = true;
+    connect.setAttribute("hx-ext", "sse");
+    connect.setAttribute("sse-connect", streamUrl());
+    var swap = document.createElement("div");
+    swap.setAttribute("sse-swap", "lines,skipped,notice");
+    swap.setAttribute("hx-target", "#log-lines");
+    swap.setAttribute("hx-swap", "beforeend");
+    connect.appendChild(swap);
+    view.insertBefore(connect, output);
+    setStatus("connecting");
+    htmx.process(connect);
+
+    // Keep the filters in the address bar so the view can be shared.
+    var page = new URL(window.location.href);
+    page.search = "";
+    if (levelEl.value) page.searchParams.set("level", levelEl.value);
+    if (queryEl.value.trim()) page.searchParams.set("q", queryEl.value.trim());
+    window.history.replaceState(null, "", page);
+  }
+
+  function isCurrent(evt) {
+    var connect = document.getElementById("log-sse");
+    return connect && (evt.target === connect || connect.contains(evt.target));
+  }
+
+  document.body.addEventListener("htmx:sseBeforeMessage", function (evt) {
+    if (!isCurrent(evt)) return;
+    if (freshStartPending) {
+      // The extension opened a brand-new EventSource after the old one
+      // failed for good: it starts again with a backfill, so start over.
+      freshStartPending = false;
+      clearLines();
+    }
+    if (paused) {
+      evt.preventDefault();
+      keep(evt.detail.data);
+    }
+  });
+
+  document.body.addEventListener("htmx:sseMessage", function (evt) {
+    if (isCurrent(evt)) afterInsert();
+  });
+
+  document.body.addEventListener("htmx:sseOpen", function (evt) {
+    if (isCurrent(evt)) setStatus("live");
+  });
+
+  document.body.addEventListener("htmx:sseError", function (evt) {
+    if (!isCurrent(evt)) return;
+    var source = evt.detail && evt.detail.source;
+    if (source && source.readyState === EventSource.CONNECTING) {
+      // The browser retries by itself and sends Last-Event-ID: exact resume.
+      setStatus("reconnecting");
+    } else {
+      // Closed for good (e.g. an error status); htmx retries with backoff
+      // using a new EventSource, which starts over with a backfill.
+      freshStartPending = true;
+      setStatus("disconnected", "disconnected, retrying");
+    }
+  });
+
+  window.addEventListener("offline", function () {
+    setStatus("disconnected", "offline");
+  });
+
+  pauseBtn.addEventListener("click", function () {
+    if (paused) {
+      resume();
+    } else {
+      paused = true;
+      updatePauseButton();
+    }
+  });
+
+  followEl.addEventListener("change", scrollToEnd);
+  clearBtn.addEventListener("click", clearLines);
+
+  var debounce = null;
+  queryEl.addEventListener("input", function () {
+    window.clearTimeout(debounce);
+    debounce = window.setTimeout(reconnect, 350);
+  });
+  levelEl.addEventListener("change", reconnect);
+  document.getElementById("log-controls").addEventListener("submit", function (evt) {
+    evt.preventDefault();
+    window.clearTimeout(debounce);
+    reconnect();
+  });
+
+  // Scrolling up to read stops following; scrolling back to the end resumes it.
+  output.addEventListener("wheel", function () {
+    window.requestAnimationFrame(function () {
+      var atEnd = output.scrollHeight - output.scrollTop - output.clientHeight < 4;
+      if (followEl.checked !== atEnd) followEl.checked = atEnd;
+    });
+  }, { passive: true });
+
+  updatePauseButton();
+  updateCount();
+})();
