@@ -14,7 +14,7 @@ request: it stores what to export on an ``ExportJob`` and enqueues
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import admin, messages
 from django.db import models, transaction
@@ -87,7 +87,7 @@ def create_export_job(
         # A ticked selection is at most one changelist page of keys.
         query["pks"] = list(queryset.order_by("pk").values_list("pk", flat=True))
     job = ExportJob.objects.create(
-        user_id=request.user.pk, model_label=opts.label_lower, query=query, format="ndjson"
+        user=cast(Any, request.user), model_label=opts.label_lower, query=query, format="ndjson"
     )
 
     def enqueue() -> None:
