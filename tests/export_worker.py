@@ -1,0 +1,61 @@
+"""A real ``manage.py db_worker`` (django-tasks-db) in a subprocess, for export job tests.
+
+Like the live server it reads the file-based SQLite test database (tests
+need ``transactional_db``), and it is stopped by its process id. Its export
+chunks are small and paced by the environment so progress is observable on
+a few hundred rows.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+
+from tests.live import ROOT, child_env
+
+SLOW_EXPORT = {
+    "STREAMBOARD_EXPORT_CHUNK_SIZE": "10",
+    "STREAMBOARD_EXPORT_CHUNK_DELAY": "0.05",
+    "STREAMBOARD_EXPORT_PROGRESS_SECONDS": "0.05",
+}
+
+
+@contextmanager
+def run_worker(env: Mapping[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "manage.py",
+            "db_worker",
+            "--interval",
+            "0.05",
+            "--no-startup-delay",
+            "--no-reload",
+        ],
+        cwd=ROOT,
+        env=child_env(env),
+        stdout=subprocess.DEVNULL,
+        stderr=None,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 20.0, step: float = 0.02) -> None:
+    """Poll ``condition`` until it is true, failing after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s: {condition}")
+        time.sleep(step)
