@@ -1,15 +1,147 @@
-"""The production ASGI server: daphne, with a deep listen backlog.
+"""The production ASGI server: daphne with a deep listen backlog, flow control and aborts.
 
-(Flow control is added here: see ``FlowControlServer``.)
+Two things plain daphne (4.2) gets wrong for long streams, fixed here:
+
+* **No flow control** (django/daphne#170). daphne's ``send`` hands the body
+  chunk to Twisted's transport and returns at once, whether or not the bytes
+  can leave. A client that stops reading therefore makes daphne buffer the
+  whole rest of the response in memory, and every bounded queue upstream is
+  pointless. ``StreamboardServer`` makes ``send`` of ``http.response.body``
+  wait while the transport's write buffer is full, using Twisted's push
+  producer protocol (see ``SendGate``).
+* **Failures after the head look like clean (or hanging) responses.** When the
+  application raises after the response has started, daphne tries to send a
+  500 page on a response that is already under way (which fails) and leaves
+  the connection open. ``StreamboardServer`` aborts the TCP connection instead
+  (no terminating chunk), so ``curl`` and browsers report a broken transfer,
+  never a clean short file.
 """
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 from daphne.server import Server
+from twisted.internet.interfaces import IPushProducer
+from zope.interface import implementer  # type: ignore[import-untyped]
+
+
+@implementer(IPushProducer)
+class SendGate:
+    """A Twisted push producer whose pause state an asyncio task can wait on.
+
+    It is registered on the request (``Request.registerProducer``, which
+    forwards to ``HTTPChannel.registerProducer``): the channel is the
+    transport's own producer and passes the transport's calls on to it.
+
+    * ``pauseProducing``: Twisted's TCP transport holds more than its
+      ``bufferSize`` (64 KiB) unsent; the gate closes.
+    * ``resumeProducing``: the buffer drained into the kernel; the gate opens.
+    * ``stopProducing``: the connection is gone; the gate opens for good so a
+      waiting ``send`` returns (daphne then sends ``http.disconnect`` and the
+      application is cancelled as usual; nothing stays blocked).
+
+    Twisted's reactor is daphne's asyncio loop, so these callbacks and the
+    application's coroutines run on one thread and share the ``asyncio.Event``.
+    """
+
+    def __init__(self) -> None:
+        self._open = asyncio.Event()
+        self._open.set()
+        self.stopped = False
+
+    def pauseProducing(self) -> None:
+        if not self.stopped:
+            self._open.clear()
+
+    def resumeProducing(self) -> None:
+        self._open.set()
+
+    def stopProducing(self) -> None:
+        self.stopped = True
+        self._open.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._open.is_set()
+
+    async def wait(self) -> None:
+        """Return once the transport can take more (or the connection is gone)."""
+        await self._open.wait()
 
 
 class StreamboardServer(Server):
-    """daphne's server; the place where Streamboard's server behaviour lives."""
+    """daphne's server with flow control and aborted broken responses.
+
+    ``protocol`` below is daphne's ``WebRequest`` (a ``twisted.web`` request),
+    one per HTTP request; keep-alive connections get a new one, and a new
+    gate, for every request.
+    """
+
+    async def handle_reply(self, protocol: Any, message: dict[str, Any]) -> None:
+        """daphne's ``send``: write the message, then wait while the transport is paused.
+
+        The wait comes after the write, so at most one chunk beyond Twisted's
+        64 KiB buffer is held per connection, whatever the client does.
+        """
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            # Unregister before daphne finishes the request: twisted.web logs a
+            # producer left registered, and the next request on a keep-alive
+            # connection registers its own.
+            self._release_gate(protocol)
+        await super().handle_reply(protocol, message)
+        details = self.connections.get(protocol)
+        if details is None or not _responding(protocol):
+            return
+        gate = details.get("send_gate")
+        if gate is None:
+            gate = details["send_gate"] = SendGate()
+            protocol.registerProducer(gate, True)
+        if gate.paused:
+            await gate.wait()
+
+    def _release_gate(self, protocol: Any) -> None:
+        details = self.connections.get(protocol)
+        gate = details.pop("send_gate", None) if details is not None else None
+        if gate is None:
+            return
+        gate.stopProducing()
+        if protocol.channel is not None and protocol.producer is gate:
+            protocol.unregisterProducer()
+
+    def create_application(self, protocol: Any, scope: dict[str, Any]) -> Any:
+        """Start the application; abort the connection if it ends mid-response."""
+        queue = super().create_application(protocol, scope)
+        details = self.connections.get(protocol)
+        instance = details.get("application_instance") if details is not None else None
+        if instance is not None:
+            instance.add_done_callback(lambda _: self._application_done(protocol))
+        return queue
+
+    def _application_done(self, protocol: Any) -> None:
+        """Abort (RST, no terminating chunk) a response the application left unfinished.
+
+        This happens when the application raises after the response head went
+        out (an export row that cannot be encoded, the database gone). It runs
+        as soon as the application's task ends, before daphne's one-second
+        ``application_checker`` would try to send a 500 page into the started
+        response (which raises and leaves the connection hanging). Marking the
+        request disconnected makes the checker only log the exception.
+        """
+        self._release_gate(protocol)
+        if _responding(protocol):
+            self.protocol_disconnected(protocol)
+            protocol.channel.transport.abortConnection()
+
+
+def _responding(protocol: Any) -> bool:
+    """The response head was sent, the body is unfinished and the client is connected."""
+    return bool(
+        getattr(protocol, "_response_started", False)
+        and not protocol.finished
+        and protocol.channel is not None
+    )
 
 
 def endpoint(host: str, port: int, backlog: int) -> str:
