@@ -1,14 +1,75 @@
-"""Log stream views (placeholder, being built)."""
+"""Live log streams: ``/streams/logs/<name>/`` (SSE), ``<name>.txt`` and the overview.
 
-from django.http import Http404, HttpRequest, HttpResponse
+Thin wiring, in order: method guard, staff (403), known source (404), query
+form (400, including a malformed ``Last-Event-ID``), then producer
+(``streams.log_stream.follow_log``), encoder (``streams.log_encoding``) and
+response. Nothing touches the database once the stream has started: the
+session is read by ``stream_staff_required`` before.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.http import Http404, HttpRequest, HttpResponseBadRequest
+from django.http.response import HttpResponseBase
+from django.urls import NoReverseMatch, reverse
+from django.views.decorators.http import require_GET
+
+from streams.access import stream_staff_required
+from streams.conf import log_sources
+from streams.log_encoding import sse_events, text_chunks
+from streams.log_forms import LogStreamForm
+from streams.log_overview import overview_events
+from streams.log_stream import follow_log
+from streams.responses import EventStreamResponse, TextStreamResponse
 
 
-async def log_stream(request: HttpRequest, name: str) -> HttpResponse:
-    raise Http404
+def source_path(name: str) -> Path:
+    try:
+        return log_sources()[name]
+    except KeyError:
+        raise Http404("No such log source.") from None
 
 
-log_text_stream = log_stream
+@require_GET
+@stream_staff_required
+async def log_stream(request: HttpRequest, name: str) -> HttpResponseBase:
+    path = source_path(name)
+    form = LogStreamForm.from_request(request)
+    if not form.is_valid():
+        return HttpResponseBadRequest(form.error_text(), content_type="text/plain; charset=utf-8")
+    query = form.log_query()
+    events = follow_log(
+        path, backfill=query.backfill, after=query.after, line_filter=query.line_filter
+    )
+    return EventStreamResponse(sse_events(events, query.fmt))
 
 
-async def overview_stream(request: HttpRequest) -> HttpResponse:
-    raise Http404
+@require_GET
+@stream_staff_required
+async def log_text_stream(request: HttpRequest, name: str) -> HttpResponseBase:
+    path = source_path(name)
+    form = LogStreamForm.from_request(request)
+    if not form.is_valid():
+        return HttpResponseBadRequest(form.error_text(), content_type="text/plain; charset=utf-8")
+    query = form.log_query()
+    events = follow_log(
+        path, backfill=query.backfill, after=query.after, line_filter=query.line_filter
+    )
+    return TextStreamResponse(text_chunks(events))
+
+
+def page_url(name: str) -> str:
+    try:
+        return reverse("log-page", args=[name])
+    except NoReverseMatch:
+        return f"/logs/{name}/"
+
+
+@require_GET
+@stream_staff_required
+async def overview_stream(request: HttpRequest) -> HttpResponseBase:
+    sources = log_sources()
+    urls = {name: page_url(name) for name in sources}
+    return EventStreamResponse(overview_events(sources, urls))

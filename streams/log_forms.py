@@ -1,0 +1,88 @@
+"""Validation of a log stream's query: filters, backfill, format and the resume cursor.
+
+Everything here is client input: a bad value is a 400 with a message naming
+the parameter, never a 500. The text filter is a plain case-insensitive
+substring (no regular expressions, so no pattern can hang the server).
+``Last-Event-ID`` comes from the header (what EventSource sends on its own)
+or, for clients that cannot set headers, the ``last_event_id`` parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final, cast
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, QueryDict
+
+from streams.log_encoding import FORMATS, Format
+from streams.log_stream import LineFilter
+from streams.logs import LEVELS, Cursor, Level
+
+DEFAULT_BACKFILL: Final = 100
+MAX_BACKFILL: Final = 1000
+MAX_QUERY: Final = 500
+
+
+class CursorField(forms.CharField):
+    def to_python(self, value: Any) -> Cursor | None:  # type: ignore[override]
+        text = super().to_python(value)
+        if not text:
+            return None
+        try:
+            return Cursor.parse(text)
+        except ValueError:
+            raise ValidationError(
+                "must be a cursor sent by this stream (<inode>:<offset>)", code="invalid"
+            ) from None
+
+
+@dataclass(frozen=True)
+class LogQuery:
+    line_filter: LineFilter
+    backfill: int
+    fmt: Format
+    after: Cursor | None
+
+
+class LogStreamForm(forms.Form):
+    level = forms.ChoiceField(
+        choices=[("", "all"), *((lvl, lvl) for lvl in LEVELS)], required=False
+    )
+    q = forms.CharField(required=False, max_length=MAX_QUERY, strip=False)
+    backfill = forms.IntegerField(required=False, min_value=0, max_value=MAX_BACKFILL)
+    format = forms.ChoiceField(choices=[(f, f) for f in FORMATS], required=False)
+    last_event_id = CursorField(required=False, max_length=64)
+
+    def __init__(self, data: QueryDict | Mapping[str, Any], last_event_id: str | None = None):
+        params = data.copy() if isinstance(data, QueryDict) else dict(data)
+        if last_event_id is not None:
+            # The header wins over the parameter: it is what the browser resends.
+            params["last_event_id"] = last_event_id
+        super().__init__(params)
+
+    @classmethod
+    def from_request(cls, request: HttpRequest) -> LogStreamForm:
+        return cls(request.GET, request.headers.get("Last-Event-ID"))
+
+    def error_text(self) -> str:
+        messages = []
+        for name, errors in self.errors.items():
+            label = "Last-Event-ID" if name == "last_event_id" else name
+            for error in errors:
+                messages.append(str(error) if name == "__all__" else f"{label}: {error}")
+        return "\n".join(messages) + "\n"
+
+    def log_query(self) -> LogQuery:
+        data = self.cleaned_data
+        backfill = data.get("backfill")
+        return LogQuery(
+            line_filter=LineFilter(
+                cast(Level | None, data.get("level") or None), data.get("q") or ""
+            ),
+            backfill=DEFAULT_BACKFILL if backfill is None else backfill,
+            fmt=cast(Format, data.get("format") or "html"),
+            after=data.get("last_event_id"),
+        )

@@ -1,0 +1,151 @@
+"""The per-client producer of a live log: backfill or resume, then live lines.
+
+``follow_log`` is a plain async generator of domain events (``LinesEvent``,
+``SkippedEvent``, ``NoticeEvent``), testable without HTTP; the views pick an
+encoder (``streams.log_encoding``). Choices:
+
+* **Subscribe first, then read the file** up to the subscription's start, so
+  backfill and live lines meet with no gap and no duplicate.
+* **The first event is always a ``lines`` event**, even with no line, so its
+  ``id:`` gives the client a cursor at once: a reconnect then resumes exactly,
+  even from a quiet or filtered log.
+* **Coalescing without delay**: each time the client's writer asks for the
+  next event, everything queued at that moment goes out as one event; it
+  never waits for more.
+* **Encode once**: an unfiltered client's event keeps the tailer's shared
+  batches, whose encoding is cached on the batch; a filtered one carries its
+  own lines.
+* Cleanup in ``finally:`` unsubscribes (the tailer stops with its last
+  subscriber); ``CancelledError`` is never swallowed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from streams.logs import Cursor, Level, LogLine, at_least
+from streams.tailer import LogBatch, Subscription, get_tailer
+
+
+@dataclass
+class LineFilter:
+    """A minimum level and a case-insensitive substring; tracebacks follow their header."""
+
+    level: Level | None = None
+    query: str = ""
+    _keep_entry: bool | None = field(default=None, repr=False)
+
+    @property
+    def active(self) -> bool:
+        return self.level is not None or bool(self.query)
+
+    def matches(self, line: LogLine) -> bool:
+        if not at_least(line.level, self.level):
+            return False
+        return not self.query or self.query.casefold() in line.text.casefold()
+
+    def apply(self, lines: list[LogLine] | tuple[LogLine, ...]) -> list[LogLine]:
+        if not self.active:
+            return list(lines)
+        kept = []
+        for line in lines:
+            if line.continuation and self._keep_entry is not None:
+                keep = self._keep_entry
+            else:
+                keep = self._keep_entry = self.matches(line)
+            if keep:
+                kept.append(line)
+        return kept
+
+
+@dataclass(frozen=True)
+class LinesEvent:
+    """Lines for the client; ``batches`` set when they are the tailer's shared batches."""
+
+    lines: tuple[LogLine, ...]
+    cursor: Cursor
+    batches: tuple[LogBatch, ...] | None = None
+
+
+@dataclass(frozen=True)
+class SkippedEvent:
+    count: int
+    cursor: Cursor
+
+
+@dataclass(frozen=True)
+class NoticeEvent:
+    text: str
+    cursor: Cursor
+
+
+LogEvent = LinesEvent | SkippedEvent | NoticeEvent
+
+
+async def follow_log(
+    path: Path,
+    *,
+    backfill: int = 100,
+    after: Cursor | None = None,
+    line_filter: LineFilter | None = None,
+) -> AsyncIterator[LogEvent]:
+    """Backfill (or resume after ``after``), then live lines of ``path``, as events."""
+    line_filter = line_filter or LineFilter()
+    subscription = get_tailer(path).subscribe()
+    try:
+        async for event in _opening(subscription, backfill, after, line_filter):
+            yield event
+        while True:
+            delivery = await subscription.next()
+            if delivery.skipped:
+                cursor = delivery.skipped_cursor or subscription.start
+                yield SkippedEvent(delivery.skipped, cursor)
+            run: list[LogBatch] = []
+            for batch in delivery.batches:
+                if batch.notice is not None:
+                    if lines_event := _lines_event(run, line_filter):
+                        yield lines_event
+                    run = []
+                    yield NoticeEvent(batch.notice, batch.cursor)
+                if batch.lines:
+                    run.append(batch)
+            if lines_event := _lines_event(run, line_filter):
+                yield lines_event
+    finally:
+        subscription.close()
+
+
+async def _opening(
+    subscription: Subscription, backfill: int, after: Cursor | None, line_filter: LineFilter
+) -> AsyncIterator[LogEvent]:
+    """The lines before the subscription's start: a backfill, or what a resume missed."""
+    cursor = subscription.start
+    if after is None:
+        chunks = subscription.backfill(backfill)
+    else:
+        notice, chunks = await subscription.since(after)
+        if notice is not None:
+            yield NoticeEvent(notice, after)
+        elif subscription.skip_until is not None:
+            cursor = after
+    lines: list[LogLine] = []
+    async for chunk in chunks:
+        # Lines come in bounded chunks; each one that fills up goes out on its own.
+        lines.extend(line_filter.apply(chunk))
+        if len(lines) >= 1000:
+            yield LinesEvent(tuple(lines), lines[-1].cursor)
+            lines = []
+    yield LinesEvent(tuple(lines), cursor)
+
+
+def _lines_event(batches: list[LogBatch], line_filter: LineFilter) -> LinesEvent | None:
+    if not batches:
+        return None
+    cursor = batches[-1].cursor
+    if not line_filter.active:
+        lines = tuple(line for batch in batches for line in batch.lines)
+        return LinesEvent(lines, cursor, tuple(batches))
+    kept = [line for batch in batches for line in line_filter.apply(batch.lines)]
+    return LinesEvent(tuple(kept), cursor) if kept else None
