@@ -30,9 +30,20 @@ lint: venv
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
 
-bench: venv
-	$(PY) -m pip install -q --disable-pip-version-check -r ../shared/bench/requirements.txt
-	$(PY) bench/run.py
+# The bench has its own venv (same Python as the project's), so the peers' packages
+# (uvicorn, starlette, django-eventstream...) never touch the project's pinned ones.
+BENCH_VENV := var/bench/venv
+BENCH_REQUIREMENTS := ../shared/bench/requirements.txt
+
+$(BENCH_VENV)/.installed: $(BENCH_REQUIREMENTS) scripts/find-python
+	@python=$$(scripts/find-python) || exit 1; \
+	  [ -x $(BENCH_VENV)/bin/python ] || "$$python" -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install -q --disable-pip-version-check -r $(BENCH_REQUIREMENTS)
+	@touch $@
+
+# Not part of `make test`; BENCH_QUICK=1 for a ~3 minute smoke run. See docs/benchmarks.md.
+bench: venv $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python bench/run.py --project-python $(PY)
 
 clean:
 	rm -rf $(VENV) var
