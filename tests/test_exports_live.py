@@ -84,11 +84,6 @@ def test_streamed_and_command_line_exports_are_identical(
     assert streamed.body.count(b"\n") > 100
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="needs the server to abort the transport when the app raises mid-body "
-    "(streams/server.py, engineer flow)",
-)
 def test_a_failure_midway_is_a_broken_transfer_not_a_short_file(
     live: LiveServer, cookie: str
 ) -> None:
