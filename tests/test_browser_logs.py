@@ -1,0 +1,221 @@
+"""The live log page in headless Chromium against a real server tailing a real file.
+
+Each test writes to the log file itself and waits (with Playwright's bounded
+waits) for what a user would see: no sleeps, no mocked stream.
+
+``STREAMBOARD_SCREENSHOT=docs/screenshot-logs.png`` makes the rendering test
+also save the README's screenshot.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Locator, Page, Request, expect
+
+from tests.browser import sign_in
+from tests.live import LiveServer
+
+pytestmark = [pytest.mark.browser, pytest.mark.live]
+
+WAIT_MS = 15_000
+
+BACKFILL = [
+    "2026-11-25 21:58:01,114 INFO  app.startup: worker 3 ready in 412 ms",
+    "2026-11-25 21:58:02,031 DEBUG app.cache: warm cache hit ratio=0.93",
+]
+
+DEMO = [
+    '2026-11-25 21:58:03,207 INFO  app.request: 10.1.4.22 "GET /api/orders?page=2 HTTP/1.1" 200',
+    "2026-11-25 21:58:03,552 DEBUG app.db: SELECT 50 rows from orders in 4.1 ms",
+    "2026-11-25 21:58:04,010 WARNING app.payments: retrying charge ch_3Pq after timeout (2/3)",
+    '2026-11-25 21:58:04,388 INFO  app.request: 10.1.7.9 "POST /api/checkout HTTP/1.1" 201 88ms',
+    '{"ts": "2026-11-25T21:58:04.702Z", "level": "info", "logger": "billing", '
+    '"event": "invoice.created", "invoice": "in_1042", "amount": 4200, "currency": "EUR"}',
+    "2026-11-25 21:58:05,119 ERROR app.views: Internal Server Error: /api/orders/77/refund",
+    "Traceback (most recent call last):",
+    '  File "/srv/app/orders/views.py", line 142, in refund',
+    "    payment = gateway.refund(order.charge_id, amount=order.total)",
+    '  File "/srv/app/payments/gateway.py", line 58, in refund',
+    '    raise GatewayError(f"refund rejected: {reason}")',
+    "payments.gateway.GatewayError: refund rejected: charge already refunded",
+    '2026-11-25 21:58:05,480 INFO  app.request: 10.1.4.22 "GET /healthz HTTP/1.1" 200 1ms',
+    "2026-11-25 21:58:06,001 CRITICAL app.db: connection pool exhausted (50/50), requests queue",
+    '2026-11-25 21:58:06,244 INFO  app.request: 10.1.9.31 "GET /api/orders/77 HTTP/1.1" 404 6ms',
+]
+
+
+def append(path: Path, *lines: str) -> None:
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write("".join(f"{line}\n" for line in lines))
+
+
+@pytest.fixture
+def log_file(tmp_path: Path) -> Path:
+    path = tmp_path / "test.log"
+    append(path, *BACKFILL)
+    return path
+
+
+@pytest.fixture
+def server(live_server_factory: Callable[..., LiveServer], log_file: Path) -> LiveServer:
+    return live_server_factory(env={"STREAMBOARD_LOGS": f"test={log_file}"})
+
+
+@pytest.fixture
+def stream_requests() -> list[str]:
+    return []
+
+
+@pytest.fixture
+def log_page(
+    browser: Browser, server: LiveServer, staff_user, stream_requests: list[str]
+) -> Iterator[Page]:
+    """The signed-in log page, live, with its backfill shown."""
+    page = sign_in(browser, server, "staff", "staff-password")
+
+    def record(request: Request) -> None:
+        if "/streams/" in request.url:
+            stream_requests.append(request.url)
+
+    page.on("request", record)
+    page.goto(server.url("/logs/test/"))
+    expect(page.locator("#log-status")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+    expect(page.locator("#log-lines")).to_contain_text("worker 3 ready", timeout=WAIT_MS)
+    yield page
+    page.close()
+
+
+def lines(page: Page) -> Callable[[str], Locator]:
+    return lambda text: page.locator("#log-lines .line", has_text=text)
+
+
+def test_a_line_appended_to_the_file_appears_on_the_page(log_page: Page, log_file: Path):
+    line = lines(log_page)
+    append(log_file, "2026-11-25 22:00:00,000 ERROR app: appended-by-the-test")
+    expect(line("appended-by-the-test")).to_be_visible(timeout=WAIT_MS)
+    expect(line("appended-by-the-test")).to_have_class(re.compile(r"\blevel-error\b"))
+    expect(log_page.locator("#log-count")).to_have_text("3 lines")
+
+
+def test_paused_lines_are_counted_then_shown_in_order_on_resume(log_page: Page, log_file: Path):
+    line = lines(log_page)
+    pause = log_page.locator("#log-pause")
+    pause.click()
+    expect(pause).to_have_attribute("aria-pressed", "true")
+
+    append(log_file, *(f"2026-11-25 22:00:0{i},000 INFO app: while-paused-{i}" for i in range(3)))
+    # The lines reached the page (the button counts them) but are not shown.
+    expect(pause).to_have_text("Resume (3 new)", timeout=WAIT_MS)
+    expect(log_page.locator("#log-lines")).not_to_contain_text("while-paused")
+
+    pause.click()
+    expect(pause).to_have_text("Pause")
+    for i in range(3):
+        expect(line(f"while-paused-{i}")).to_be_visible()
+    texts = log_page.locator("#log-lines .line").all_inner_texts()
+    assert [t for t in texts if "while-paused" in t] == [
+        f"2026-11-25 22:00:0{i},000 INFO app: while-paused-{i}" for i in range(3)
+    ]
+
+
+def test_level_filter_reconnects_once_and_shows_only_matching_lines(
+    log_page: Page, log_file: Path, stream_requests: list[str]
+):
+    line = lines(log_page)
+    assert len(stream_requests) == 1
+    log_page.select_option("#log-level", "warning")
+    expect(log_page.locator("#log-lines")).not_to_contain_text("worker 3 ready", timeout=WAIT_MS)
+    expect(log_page.locator("#log-status")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+    assert len(stream_requests) == 2
+    assert "level=warning" in stream_requests[-1]
+    assert "level=warning" in log_page.url
+
+    append(
+        log_file,
+        "2026-11-25 22:00:01,000 INFO app: filtered-out-info",
+        "2026-11-25 22:00:02,000 WARNING app: kept-warning",
+    )
+    expect(line("kept-warning")).to_be_visible(timeout=WAIT_MS)
+    # Written before the warning on the same connection: it would be here by now.
+    expect(log_page.locator("#log-lines")).not_to_contain_text("filtered-out-info")
+
+
+def test_text_filter_reconnects_after_typing(
+    log_page: Page, log_file: Path, stream_requests: list[str]
+):
+    line = lines(log_page)
+    log_page.locator("#log-q").press_sequentially("needle", delay=20)
+    expect(log_page.locator("#log-lines")).not_to_contain_text("worker 3 ready", timeout=WAIT_MS)
+    expect(log_page.locator("#log-status")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+    # Debounced: one new connection for the whole word, not one per key.
+    assert len(stream_requests) == 2
+    assert "q=needle" in stream_requests[-1]
+    append(log_file, "INFO haystack", "INFO a NEEDLE in it")
+    expect(line("a NEEDLE in it")).to_be_visible(timeout=WAIT_MS)
+    expect(log_page.locator("#log-lines")).not_to_contain_text("haystack")
+
+
+def test_clear_empties_the_view_and_new_lines_still_arrive(log_page: Page, log_file: Path):
+    log_page.locator("#log-clear").click()
+    expect(log_page.locator("#log-lines .line")).to_have_count(0)
+    append(log_file, "INFO after-clear")
+    expect(lines(log_page)("after-clear")).to_be_visible(timeout=WAIT_MS)
+    expect(log_page.locator("#log-lines .line")).to_have_count(1)
+
+
+def test_the_page_keeps_only_its_line_limit(log_page: Page, log_file: Path):
+    limit = int(log_page.locator("#logview").get_attribute("data-max-lines") or 0)
+    assert limit == 2000
+    append(log_file, *(f"INFO bulk line {i:05d}" for i in range(limit + 500)))
+    expect(lines(log_page)(f"bulk line {limit + 499:05d}")).to_be_visible(timeout=WAIT_MS)
+    count = log_page.locator("#log-lines .line").count()
+    assert count <= limit
+    expect(log_page.locator("#log-lines")).not_to_contain_text("worker 3 ready")
+
+
+def test_the_indicator_shows_reconnecting_when_the_server_goes_away(
+    log_page: Page, server: LiveServer
+):
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+    expect(log_page.locator("#log-status")).not_to_have_attribute(
+        "data-state", "live", timeout=WAIT_MS
+    )
+    state = log_page.locator("#log-status").get_attribute("data-state")
+    assert state in {"reconnecting", "disconnected"}
+
+
+def test_demo_lines_render_with_level_colours_tracebacks_and_json(log_page: Page, log_file: Path):
+    append(log_file, *DEMO)
+    entries = log_page.locator("#log-lines .entry")
+    expect(log_page.locator("#log-lines")).to_contain_text("GET /api/orders/77", timeout=WAIT_MS)
+    # The traceback is one entry with its header line, at the header's level.
+    traceback = entries.filter(has_text="Traceback (most recent call last)")
+    expect(traceback).to_have_count(1)
+    expect(traceback).to_have_class(re.compile(r"\blevel-error\b"))
+    expect(traceback).to_contain_text("Internal Server Error")
+    expect(traceback).to_contain_text("GatewayError: refund rejected")
+    # JSON is shown pretty-printed, one key per line.
+    expect(log_page.locator("#log-lines pre.json")).to_contain_text('"event": "invoice.created"')
+    # Levels look different: error and critical lines are not coloured like info.
+    colour = "el => getComputedStyle(el).color"
+    info = log_page.locator("#log-lines .line.level-info").first.evaluate(colour)
+    error = log_page.locator("#log-lines .line.level-error").first.evaluate(colour)
+    critical = log_page.locator("#log-lines .line.level-critical").first.evaluate(colour)
+    assert len({info, error, critical}) == 3
+
+    target = os.environ.get("STREAMBOARD_SCREENSHOT")
+    if target:
+        log_page.set_viewport_size({"width": 1280, "height": 760})
+        log_page.locator("#log-output").evaluate("el => { el.scrollTop = el.scrollHeight; }")
+        log_page.screenshot(path=target)
