@@ -1,0 +1,96 @@
+"""A background export driven from the admin in headless Chromium, watched to its download."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+import orjson
+import pytest
+from django.contrib.auth.models import User
+from playwright.sync_api import Browser
+
+from dashboard.models import Order
+from streams.models import ExportJob
+from tests.browser import sign_in
+from tests.demo_orders import make_orders
+from tests.export_worker import run_worker
+from tests.live import LiveServer
+
+pytestmark = [pytest.mark.browser, pytest.mark.live]
+
+# 50 rows (one changelist page) in chunks of 5, paced: about ten visible steps.
+PACED = {
+    "STREAMBOARD_EXPORT_CHUNK_SIZE": "5",
+    "STREAMBOARD_EXPORT_CHUNK_DELAY": "0.1",
+    "STREAMBOARD_EXPORT_PROGRESS_SECONDS": "0.05",
+}
+
+RECORD_PERCENTS = """
+() => {
+  window.seenPercents = [];
+  const record = () => {
+    const state = document.querySelector('.export-job-state');
+    if (state) window.seenPercents.push(Number(state.dataset.percent));
+  };
+  record();
+  new MutationObserver(record).observe(document.body, {subtree: true, childList: true});
+}
+"""
+
+
+def test_admin_action_bar_reaches_100_percent_becomes_a_link_and_the_file_matches(
+    browser: Browser, live: LiveServer, superuser: User, tmp_path: Path
+) -> None:
+    make_orders(120)
+    page = sign_in(browser, live, "root", "root-password")
+    page.goto(live.url("/admin/dashboard/order/"))
+    page.check("#action-toggle")  # every row on this page: the 50 newest orders
+    page.select_option("select[name=action]", "export_in_background")
+    page.click("button[name=index]")
+    page.wait_for_url(re.compile(r"/exports/\d+/$"))
+    job = ExportJob.objects.get()
+    assert page.url == live.url(f"/exports/{job.pk}/")
+    assert job.status == ExportJob.Status.QUEUED
+    page.wait_for_function("document.querySelector('.export-job-state') !== null")
+    page.evaluate(RECORD_PERCENTS)
+    # The page's EventSource is connected before the worker starts: no reload from here on.
+    with run_worker(PACED):
+        link = page.wait_for_selector(
+            '.export-job-state[data-status="succeeded"] a.export-download', timeout=30_000
+        )
+        assert link is not None
+    percents = page.evaluate("window.seenPercents")
+    assert percents[-1] == 100
+    assert any(0 < p < 100 for p in percents), percents  # the bar moved on the way
+    assert percents == sorted(percents)
+    assert page.locator(".progress").get_attribute("aria-valuenow") == "100"
+    assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
+
+    with page.expect_download() as download_info:
+        page.click("a.export-download")
+    download = download_info.value
+    assert download.suggested_filename == f"dashboard.order-{job.pk}.ndjson"
+    target = tmp_path / download.suggested_filename
+    download.save_as(target)
+
+    expected = list(Order.objects.order_by("-pk").values_list("pk", flat=True)[:50])
+    lines = target.read_bytes().split(b"\n")
+    assert lines[-1] == b""  # newline-terminated
+    rows = [orjson.loads(line) for line in lines[:-1]]
+    assert [row["id"] for row in rows] == sorted(expected)
+    for row in rows:
+        order = Order.objects.get(pk=row["id"])
+        assert row["reference"] == order.reference
+        assert row["customer"] == order.customer_id
+        assert row["status"] == order.status
+        assert row["quantity"] == order.quantity
+        assert Decimal(row["amount"]) == order.amount
+        assert row["note"] == order.note
+        assert row["placed_on"] == order.placed_on.isoformat()
+        assert row["is_gift"] == order.is_gift
+        assert row["metadata"] == order.metadata
+        assert uuid.UUID(row["uuid"]) == order.uuid
+    page.close()
