@@ -21,7 +21,7 @@ encoder (``streams.log_encoding``). Choices:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,7 +90,7 @@ async def follow_log(
     backfill: int = 100,
     after: Cursor | None = None,
     line_filter: LineFilter | None = None,
-) -> AsyncIterator[LogEvent]:
+) -> AsyncGenerator[LogEvent]:
     """Backfill (or resume after ``after``), then live lines of ``path``, as events."""
     line_filter = line_filter or LineFilter()
     subscription = get_tailer(path).subscribe()

@@ -1,0 +1,313 @@
+"""The shared tailer against a real temporary file: tail -F behaviour, cursors, fan-out."""
+
+# The tests write the followed file from the event loop on purpose (a local tmp
+# file, like a writer process would), and poll a queue length with a deadline.
+# ruff: noqa: ASYNC240, ASYNC110
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+
+from streams.log_stream import LinesEvent, NoticeEvent, SkippedEvent, follow_log
+from streams.logs import Cursor
+from streams.tailer import Subscription, Tailer, active_tailers, get_tailer
+
+WAIT = 5.0
+
+
+def append(path: Path, text: str) -> None:
+    with path.open("a", encoding="utf-8") as f:
+        f.write(text)
+
+
+async def texts_until(subscription: Subscription, count: int) -> list[str]:
+    """Read deliveries until ``count`` lines arrived (bounded wait)."""
+    texts: list[str] = []
+    async with asyncio.timeout(WAIT):
+        while len(texts) < count:
+            delivery = await subscription.next()
+            texts.extend(line.text for batch in delivery.batches for line in batch.lines)
+    return texts
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> Path:
+    return tmp_path / "app.log"
+
+
+@pytest.mark.parametrize("watch", [True, False], ids=["inotify", "polling"])
+async def test_it_delivers_appended_lines_and_holds_a_partial_line(log: Path, watch: bool):
+    log.write_text("old line\n")
+    tailer = Tailer(log, watch=watch, queue_limit=100)
+    sub = tailer.subscribe()
+    try:
+        append(log, "first\nsecond part")
+        assert await texts_until(sub, 1) == ["first"]
+        append(log, " completed\n")
+        assert await texts_until(sub, 1) == ["second part completed"]
+        assert tailer.position == Cursor(log.stat().st_ino, log.stat().st_size)
+    finally:
+        sub.close()
+        await tailer.wait_closed()
+
+
+async def test_it_follows_a_file_created_after_subscribing(log: Path):
+    tailer = Tailer(log, queue_limit=100)
+    sub = tailer.subscribe()
+    try:
+        assert sub.start == Cursor.origin()
+        append(log, "born\n")
+        assert await texts_until(sub, 1) == ["born"]
+    finally:
+        sub.close()
+        await tailer.wait_closed()
+
+
+async def test_it_follows_a_file_whose_directory_is_created_later(tmp_path: Path):
+    log = tmp_path / "later" / "app.log"
+    tailer = Tailer(log, queue_limit=100)
+    sub = tailer.subscribe()
+    try:
+        log.parent.mkdir()
+        append(log, "in a new directory\n")
+        assert await texts_until(sub, 1) == ["in a new directory"]
+    finally:
+        sub.close()
+        await tailer.wait_closed()
+
+
+async def test_truncation_restarts_from_the_start_with_a_notice(log: Path):
+    log.write_text("a long line before truncation\n")
+    tailer = Tailer(log, queue_limit=100)
+    sub = tailer.subscribe()
+    try:
+        log.write_text("")
+        append(log, "after\n")
+        notices: list[str] = []
+        texts: list[str] = []
+        async with asyncio.timeout(WAIT):
+            while not texts:
+                delivery = await sub.next()
+                for batch in delivery.batches:
+                    if batch.notice:
+                        notices.append(batch.notice)
+                    texts.extend(line.text for line in batch.lines)
+        assert texts == ["after"]
+        assert any("truncated" in n for n in notices)
+    finally:
+        sub.close()
+        await tailer.wait_closed()
+
+
+async def test_rotation_loses_and_repeats_nothing(log: Path):
+    log.write_text("")
+    tailer = Tailer(log, queue_limit=10_000)
+    sub = tailer.subscribe()
+    try:
+        # A writer keeps its handle on the old file for a while after the rename,
+        # as logging handlers do; those lines must still arrive, before the new file's.
+        with log.open("a") as old:
+            old.write("old 1\n")
+            old.flush()
+            log.rename(log.with_suffix(".log.1"))
+            old.write("old 2 (after rename)\nold 3 unfinished")
+            old.flush()
+        append(log, "new 1\nnew 2\n")
+        texts = await texts_until(sub, 5)
+        assert texts == ["old 1", "old 2 (after rename)", "old 3 unfinished", "new 1", "new 2"]
+        assert tailer.position.inode == log.stat().st_ino
+    finally:
+        sub.close()
+        await tailer.wait_closed()
+
+
+async def test_overflow_gives_skipped_then_the_present(log: Path):
+    log.write_text("")
+    tailer = Tailer(log, queue_limit=5)
+    sub = tailer.subscribe()
+    try:
+        append(log, "".join(f"burst {i}\n" for i in range(4)))
+        async with asyncio.timeout(WAIT):
+            while sub.queued_lines < 4:
+                await asyncio.sleep(0.01)
+        # The client is not reading; the next lines overflow its queue of 5.
+        append(log, "".join(f"later {i}\n" for i in range(3)))
+        async with asyncio.timeout(WAIT):
+            while sub.queued_lines != 3:
+                await asyncio.sleep(0.01)
+        delivery = await sub.next()
+        assert delivery.skipped == 4
+        assert [line.text for b in delivery.batches for line in b.lines] == [
+            "later 0",
+            "later 1",
+            "later 2",
+        ]
+        assert delivery.skipped_cursor is not None
+    finally:
+        sub.close()
+        await tailer.wait_closed()
+
+
+async def test_one_tailer_per_file_stopped_with_its_last_subscriber(log: Path):
+    log.write_text("x\n")
+    first = get_tailer(log)
+    a = first.subscribe()
+    b = get_tailer(log).subscribe()
+    assert get_tailer(log) is first
+    assert first.subscriber_count == 2
+    a.close()
+    assert first.subscriber_count == 1
+    assert not first.stopped
+    b.close()
+    assert first.subscriber_count == 0
+    assert first.stopped
+    await first.wait_closed()
+    assert first not in active_tailers()
+    again = get_tailer(log).subscribe()
+    assert again.tailer is not first
+    again.close()
+
+
+async def collect_until(events, predicate) -> list:
+    got = []
+    async with asyncio.timeout(WAIT):
+        async for event in events:
+            got.append(event)
+            if predicate(got):
+                break
+    return got
+
+
+def lines_of(events) -> list[str]:
+    return [line.text for e in events if isinstance(e, LinesEvent) for line in e.lines]
+
+
+async def test_backfill_then_live_without_gap_or_duplicate(log: Path):
+    log.write_text("".join(f"line {i}\n" for i in range(10)) + "partial")
+    events = follow_log(log, backfill=3)
+    try:
+        first = await anext(events)
+        assert isinstance(first, LinesEvent)
+        assert [line.text for line in first.lines] == ["line 7", "line 8", "line 9"]
+        assert str(first.cursor) == f"{log.stat().st_ino}:{log.stat().st_size - len('partial')}"
+        append(log, " done\nline 11\n")
+        got = await collect_until(events, lambda g: len(lines_of(g)) >= 2)
+        assert lines_of(got) == ["partial done", "line 11"]
+    finally:
+        await events.aclose()
+    assert all(t.path != log for t in active_tailers())
+
+
+async def test_backfill_zero_and_an_empty_file_still_give_a_cursor(log: Path):
+    log.write_text("a\nb\n")
+    events = follow_log(log, backfill=0)
+    try:
+        first = await anext(events)
+        assert isinstance(first, LinesEvent)
+        assert first.lines == ()
+        assert first.cursor == Cursor(log.stat().st_ino, 4)
+    finally:
+        await events.aclose()
+
+
+async def test_resume_after_a_cursor_gives_exactly_the_missed_lines(log: Path):
+    log.write_text("one\ntwo\n")
+    events = follow_log(log, backfill=10)
+    first = await anext(events)
+    await events.aclose()
+    cursor = first.cursor
+    append(log, "three\nfour\n")  # written while the client was away
+    resumed = follow_log(log, after=cursor)
+    try:
+        opening = await anext(resumed)
+        assert isinstance(opening, LinesEvent)
+        assert [line.text for line in opening.lines] == ["three", "four"]
+        append(log, "five\n")
+        got = await collect_until(resumed, lambda g: len(lines_of(g)) >= 1)
+        assert lines_of(got) == ["five"]
+    finally:
+        await resumed.aclose()
+
+
+async def test_resume_after_a_rotated_away_cursor_restarts_with_a_notice(log: Path):
+    log.write_text("old\n")
+    gone = Cursor(log.stat().st_ino, 4)
+    log.rename(log.with_suffix(".log.1"))
+    log.write_text("new 1\nnew 2\n")
+    assert log.stat().st_ino != gone.inode
+    events = follow_log(log, after=gone)
+    try:
+        notice = await anext(events)
+        assert isinstance(notice, NoticeEvent)
+        opening = await anext(events)
+        assert isinstance(opening, LinesEvent)
+        assert [line.text for line in opening.lines] == ["new 1", "new 2"]
+    finally:
+        await events.aclose()
+
+
+async def test_the_producer_reports_skipped_lines(log: Path):
+    log.write_text("")
+    events = follow_log(log, backfill=0)
+    try:
+        opening = await anext(events)
+        assert isinstance(opening, LinesEvent)
+        assert opening.lines == ()
+        (tailer,) = [t for t in active_tailers() if t.path == log]
+        (sub,) = tailer._subscribers
+        sub.limit = 2
+        append(log, "a\nb\nc\n")  # three lines: more than the queue holds
+        async with asyncio.timeout(WAIT):
+            while not sub.pending() or tailer.position.offset < 6:
+                await asyncio.sleep(0.01)
+        skipped = await anext(events)
+        assert isinstance(skipped, SkippedEvent)
+        assert skipped.count == 3
+    finally:
+        await events.aclose()
+
+
+async def test_unfiltered_clients_share_one_encoding_per_batch(log: Path):
+    from streams.log_encoding import to_sse
+
+    log.write_text("")
+    a, b = follow_log(log, backfill=0), follow_log(log, backfill=0)
+    try:
+        await anext(a), await anext(b)
+        append(log, "ERROR shared\n")
+        ea, eb = await anext(a), await anext(b)
+        assert isinstance(ea, LinesEvent)
+        assert isinstance(eb, LinesEvent)
+        assert ea.batches is not None
+        assert eb.batches is not None
+        assert ea.batches[0] is eb.batches[0]
+        assert to_sse(ea, "html").data is to_sse(eb, "html").data  # rendered once, reused
+    finally:
+        await a.aclose()
+        await b.aclose()
+
+
+def open_descriptors_of(path: Path) -> int:
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        count += target.startswith(str(path))
+    return count
+
+
+async def test_descriptors_of_the_file_are_closed_when_the_last_client_leaves(log: Path):
+    log.write_text("x\n")
+    events = follow_log(log, backfill=5)
+    await anext(events)
+    (tailer,) = [t for t in active_tailers() if t.path == log]
+    assert open_descriptors_of(log) >= 1
+    await events.aclose()
+    await tailer.wait_closed()
+    assert open_descriptors_of(log) == 0
