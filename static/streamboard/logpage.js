@@ -57,11 +57,12 @@
   function countIn(html) {
     var template = document.createElement("template");
     template.innerHTML = html;
-    return template.content.querySelectorAll(".line").length;
+    return template.content.querySelectorAll(".line:not(.notice):not(.skipped)").length;
   }
 
   function updateCount() {
-    var n = lineNodes.length;
+    // Notices and "N lines skipped" markers are .line too, but not log lines.
+    var n = lineNodes.length - lines.querySelectorAll(".line.notice, .line.skipped").length;
     countEl.textContent = n + (n === 1 ? " line" : " lines");
   }
 
