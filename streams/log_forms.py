@@ -26,9 +26,11 @@ MAX_BACKFILL: Final = 1000
 MAX_QUERY: Final = 500
 
 
-class CursorField(forms.CharField):
-    def to_python(self, value: Any) -> Cursor | None:  # type: ignore[override]
-        text = super().to_python(value)
+class CursorField(forms.Field):
+    """``<inode>:<offset>``, as this stream sends in ``id:``; empty means "no cursor"."""
+
+    def to_python(self, value: Any) -> Cursor | None:
+        text = str(value).strip() if value is not None else ""
         if not text:
             return None
         try:
@@ -54,7 +56,7 @@ class LogStreamForm(forms.Form):
     q = forms.CharField(required=False, max_length=MAX_QUERY, strip=False)
     backfill = forms.IntegerField(required=False, min_value=0, max_value=MAX_BACKFILL)
     format = forms.ChoiceField(choices=[(f, f) for f in FORMATS], required=False)
-    last_event_id = CursorField(required=False, max_length=64)
+    last_event_id = CursorField(required=False)
 
     def __init__(self, data: QueryDict | Mapping[str, Any], last_event_id: str | None = None):
         params = data.copy() if isinstance(data, QueryDict) else dict(data)
