@@ -31,12 +31,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.utils import timezone
@@ -45,6 +46,7 @@ from streams import conf
 from streams.models import ExportJob, reap_stale_jobs
 
 ALL_JOBS_GROUP = "export-jobs"
+logger = logging.getLogger(__name__)
 # With a cross-process layer, rows are still read this often (new jobs, lost messages).
 LAYER_FALLBACK_POLL_SECONDS = 2.0
 
@@ -105,11 +107,62 @@ def publish(job: ExportJob) -> None:
     """Send the job's state to every server through the channel layer (if it crosses)."""
     if not layer_crosses_processes():
         return
-    layer = get_channel_layer()
-    assert layer is not None
     message = {"type": "export.progress", "job": _serialize(job)}
-    for group in (job_group(job.pk), user_group(job.user_id), ALL_JOBS_GROUP):
-        async_to_sync(layer.group_send)(group, message)
+    groups = (job_group(job.pk), user_group(job.user_id), ALL_JOBS_GROUP)
+    _LayerPublisher.get().send(job.pk, groups, message)
+
+
+class _LayerPublisher:
+    """Publishes from a sync worker without slowing it: one event loop in a thread.
+
+    ``async_to_sync`` per message would build a new event loop (and a new
+    Redis connection) every time, costing the export tens of milliseconds per
+    progress save. Here the worker only hands over the latest state per job;
+    a long-lived loop sends it, and a newer state replaces one not yet sent.
+    """
+
+    instance: _LayerPublisher | None = None
+    instance_lock = threading.Lock()
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(
+            target=self.loop.run_forever, name="export-progress-publisher", daemon=True
+        )
+        self.thread.start()
+        self.lock = threading.Lock()
+        self.pending: dict[int, tuple[tuple[str, ...], dict[str, Any]]] = {}
+        self.busy = False
+
+    @classmethod
+    def get(cls) -> _LayerPublisher:
+        with cls.instance_lock:
+            if cls.instance is None:
+                cls.instance = cls()
+            return cls.instance
+
+    def send(self, job_id: int, groups: tuple[str, ...], message: dict[str, Any]) -> None:
+        with self.lock:
+            self.pending[job_id] = (groups, message)
+            if self.busy:
+                return
+            self.busy = True
+        asyncio.run_coroutine_threadsafe(self.drain(), self.loop)
+
+    async def drain(self) -> None:
+        layer = get_channel_layer()
+        assert layer is not None
+        while True:
+            with self.lock:
+                if not self.pending:
+                    self.busy = False
+                    return
+                _, (groups, message) = self.pending.popitem()
+            for group in groups:
+                try:
+                    await layer.group_send(group, message)
+                except Exception:
+                    logger.exception("could not publish export progress to %s", group)
 
 
 _FIELDS = (

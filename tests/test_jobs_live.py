@@ -263,3 +263,35 @@ def test_range_downloads_resume_to_the_whole_file_with_a_stable_etag(
     assert [orjson.loads(line)["id"] for line in lines] == sorted(
         Order.objects.values_list("pk", flat=True)
     )
+
+
+def test_with_redis_the_workers_progress_crosses_to_the_server_through_the_channel_layer(
+    live_server_factory: Any, root_client: Client, cookie: str
+) -> None:
+    """With a cross-process layer the server reads job rows only every 2 s: the many
+    progress events seen during a 1.5 s run can only have come through Redis."""
+    from tests.services import redis_server
+
+    make_orders(300)
+    job = start_export(root_client)
+    with redis_server() as redis_url:
+        layer_env = {"REDIS_URL": redis_url}
+        live = live_server_factory(env=layer_env)
+        url = live.url(f"/streams/exports/{job.pk}/?format=json")
+        states: list[dict[str, Any]] = []
+        with (
+            httpx.Client(timeout=30, headers={"Cookie": cookie}) as client,
+            connect_sse(client, "GET", url) as source,
+        ):
+            assert source.response.status_code == 200
+            with run_worker({**SLOW_EXPORT, **layer_env}):
+                for event in source.iter_sse():
+                    if not event.data:
+                        continue
+                    states.append(orjson.loads(event.data))
+                    if states[-1]["status"] not in ("queued", "running"):
+                        break
+    assert states[-1]["status"] == "succeeded"
+    assert states[-1]["done"] == 300
+    running = [s["done"] for s in states if s["status"] == "running"]
+    assert len(set(running)) >= 8, running
