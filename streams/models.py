@@ -24,6 +24,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 from django.utils import timezone
 
 from streams import conf
@@ -173,3 +175,9 @@ def reap_stale_jobs(now: Any = None) -> list[int]:
             job.partial_path().unlink(missing_ok=True)
             reaped.append(job.pk)
     return reaped
+
+
+@receiver(post_delete, sender=ExportJob)
+def remove_job_files(sender: type[ExportJob], instance: ExportJob, **kwargs: Any) -> None:
+    """A deleted job takes its file along (a running one's worker removes its partial)."""
+    (conf.export_dir() / instance.final_name).unlink(missing_ok=True)

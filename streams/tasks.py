@@ -95,8 +95,9 @@ def _finish(job: ExportJob, status: str, **fields: Any) -> bool:
     updated = ExportJob.objects.filter(pk=job.pk, status=ExportJob.Status.RUNNING).update(
         status=status, finished_at=now, heartbeat_at=now, **fields
     )
-    job.refresh_from_db()
-    publish(job)
+    if updated:
+        job.refresh_from_db()
+        publish(job)
     return bool(updated)
 
 
@@ -145,17 +146,18 @@ def execute_job(job_id: int) -> str:
         ):
             final.unlink(missing_ok=True)
     except JobStopped:
+        # Cancelled, reaped or deleted meanwhile: whoever stopped it set the status.
         partial.unlink(missing_ok=True)
-        job.refresh_from_db()
-        if job.status == ExportJob.Status.CANCELLED and job.finished_at is None:
-            ExportJob.objects.filter(pk=job.pk).update(finished_at=timezone.now())
-            job.refresh_from_db()
-        publish(job)
+        current = ExportJob.objects.filter(pk=job.pk).first()
+        if current is None:
+            return "deleted"
+        job = current
     except Exception as error:
         partial.unlink(missing_ok=True)
         logger.exception("export job %s failed", job_id)
         _finish(job, ExportJob.Status.FAILED, error=f"{type(error).__name__}: {error}")
-    return str(job.status)
+    status = ExportJob.objects.filter(pk=job_id).values_list("status", flat=True).first()
+    return str(status or "deleted")
 
 
 @task()

@@ -16,7 +16,7 @@ from dashboard.models import Order
 from streams.models import ExportJob
 from tests.browser import sign_in
 from tests.demo_orders import make_orders
-from tests.export_worker import run_worker
+from tests.export_worker import run_worker, wait_until
 from tests.live import LiveServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
@@ -93,4 +93,32 @@ def test_admin_action_bar_reaches_100_percent_becomes_a_link_and_the_file_matche
         assert row["is_gift"] == order.is_gift
         assert row["metadata"] == order.metadata
         assert uuid.UUID(row["uuid"]) == order.uuid
+    page.close()
+
+
+def test_the_cancel_button_stops_a_running_export_and_the_bar_says_cancelled(
+    browser: Browser, live: LiveServer, superuser: User
+) -> None:
+    make_orders(2000)
+    page = sign_in(browser, live, "root", "root-password")
+    page.goto(live.url("/admin/dashboard/order/"))
+    page.check("#action-toggle")
+    page.click("text=Select all")  # "select all 2000": the stored changelist, not keys
+    page.select_option("select[name=action]", "export_in_background")
+    page.click("button[name=index]")
+    page.wait_for_url(re.compile(r"/exports/\d+/$"))
+    job = ExportJob.objects.get()
+    assert "changelist" in job.query
+    with run_worker(PACED):
+        page.wait_for_selector('.export-job-state[data-status="running"] button.export-cancel')
+        page.wait_for_function(
+            "Number(document.querySelector('.export-job-state').dataset.done) > 0"
+        )
+        page.click("button.export-cancel")  # hx-post with the page's CSRF header
+        page.wait_for_selector('.export-job-state[data-status="cancelled"]')
+        wait_until(lambda: not job.partial_path().exists(), timeout=1.0)
+    job.refresh_from_db()
+    assert job.status == ExportJob.Status.CANCELLED
+    assert 0 < job.rows_done < 2000
+    assert page.locator("a.export-download").count() == 0
     page.close()

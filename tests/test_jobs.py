@@ -295,3 +295,16 @@ def test_only_a_finished_job_offers_a_download(superuser: User, root_client: Cli
     job.partial_path().write_bytes(b"partial\n")
     assert root_client.get(f"/exports/{job.pk}/download").status_code == 404
     assert "export-download" not in root_client.get(f"/exports/{job.pk}/").content.decode()
+
+
+@pytest.mark.django_db
+def test_deleting_a_finished_job_removes_its_file(superuser: User) -> None:
+    make_orders(3)
+    job = ExportJob.objects.create(user=superuser, model_label="dashboard.order", query={})
+    assert execute_job(job.pk) == ExportJob.Status.SUCCEEDED
+    job.refresh_from_db()
+    path = job.result_path()
+    assert path is not None
+    assert path.exists()
+    job.delete()
+    assert not path.exists()
