@@ -283,6 +283,17 @@ class ProgressHub:
         for subscriber in self.subscribers:
             subscriber.offer(job)
 
+    def interval(self, jobs: list[ExportJob], layer: bool) -> float:
+        """Read rows 4 times a second while something may change, rarely otherwise.
+
+        A finished job watched on its own page cannot change any more, and with
+        a cross-process layer the worker's messages carry the changes.
+        """
+        settled = self.scope.job_id is not None and not any(job.is_active for job in jobs)
+        if layer or settled:
+            return LAYER_FALLBACK_POLL_SECONDS
+        return conf.export_poll_seconds()
+
     async def run(self) -> None:
         load = database_sync_to_async(self.scope.load)
         layer = get_channel_layer() if layer_crosses_processes() else None
@@ -291,10 +302,16 @@ class ProgressHub:
             if layer is not None:
                 channel = await layer.new_channel()
                 await layer.group_add(self.scope.key, channel)
-            interval = LAYER_FALLBACK_POLL_SECONDS if layer else conf.export_poll_seconds()
             while self.subscribers:
-                for job in reversed(await load()):
+                try:
+                    jobs = await load()
+                except Exception:
+                    # A locked or unreachable database: keep the streams open, retry.
+                    logger.exception("could not read export jobs for %s", self.scope.key)
+                    jobs = []
+                for job in reversed(jobs):
                     self.accept(job)
+                interval = self.interval(jobs, layer is not None)
                 deadline = time.monotonic() + interval
                 while layer is not None and channel is not None:
                     remaining = deadline - time.monotonic()

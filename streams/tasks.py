@@ -30,7 +30,7 @@ from typing import Any, cast
 from urllib.parse import urlencode
 
 from django.contrib import admin
-from django.contrib.auth import get_user_model
+from django.contrib.auth import get_permission_codename, get_user_model
 from django.db import models
 from django.http import QueryDict
 from django.tasks import task
@@ -50,6 +50,14 @@ logger = logging.getLogger(__name__)
 def job_queryset(job: ExportJob) -> tuple[models.QuerySet[Any], tuple[str, ...]]:
     """The rows and fields ``job`` exports, rebuilt from its stored query."""
     exportable = get_exportable(job.model_label)
+    user = get_user_model()._default_manager.get(pk=job.user_id)
+    opts = exportable.model._meta
+    may_view = any(
+        user.has_perm(f"{opts.app_label}.{get_permission_codename(action, opts)}")
+        for action in ("view", "change")
+    )
+    if not (user.is_active and user.is_staff and may_view):
+        raise PermissionError(f"{user} may not view {job.model_label}.")
     query: dict[str, Any] = job.query or {}
     params = dict(query.get("params") or {})
     form = ExportQueryForm(exportable, params)

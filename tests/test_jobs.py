@@ -308,3 +308,16 @@ def test_deleting_a_finished_job_removes_its_file(superuser: User) -> None:
     assert path.exists()
     job.delete()
     assert not path.exists()
+
+
+@pytest.mark.django_db
+def test_a_job_whose_user_may_not_view_the_model_fails_without_exporting(
+    staff_user: User,
+) -> None:
+    make_orders(3)
+    job = ExportJob.objects.create(user=staff_user, model_label="dashboard.order", query={})
+    assert execute_job(job.pk) == ExportJob.Status.FAILED
+    job.refresh_from_db()
+    assert "may not view dashboard.order" in job.error
+    assert job.rows_done == 0
+    assert job.result_path() is None
