@@ -22,16 +22,14 @@ from django.urls import reverse
 from django.views.decorators.http import require_safe
 
 from streams.conf import log_sources
+from streams.log_forms import MAX_QUERY
+from streams.logs import LEVELS
 from streams.ranges import ranged_file_response
 
-#: The minimum levels the stream's ``level`` filter accepts, lowest first.
-LEVELS: Final = ("debug", "info", "warning", "error", "critical")
 #: Lines the page keeps in the DOM; older ones are dropped so memory stays bounded.
 MAX_LINES: Final = 2000
 #: Lines asked for on (re)connection with new filters.
 BACKFILL: Final = 200
-#: The longest text filter the page passes on (the stream validates it again).
-MAX_QUERY: Final = 200
 
 
 def _source_path(name: str) -> Path:
@@ -118,6 +116,7 @@ def log_page(request: HttpRequest, name: str) -> HttpResponse:
             "level": level,
             "query": query,
             "max_lines": MAX_LINES,
+            "max_query": MAX_QUERY,
             "backfill": BACKFILL,
             "file": _file_summary(path),
         },
