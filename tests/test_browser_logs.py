@@ -224,3 +224,43 @@ def test_demo_lines_render_with_level_colours_tracebacks_and_json(log_page: Page
         log_page.set_viewport_size({"width": 1280, "height": 760})
         log_page.locator("#log-output").evaluate("el => { el.scrollTop = el.scrollHeight; }")
         log_page.screenshot(path=target)
+
+
+AT_END = "el => el.scrollHeight - el.scrollTop - el.clientHeight < 4"
+
+
+def test_follow_keeps_the_newest_line_in_view_and_off_leaves_the_view_still(
+    log_page: Page, log_file: Path
+):
+    output = log_page.locator("#log-output")
+    append(log_file, *(f"INFO filler {i:03d}" for i in range(150)))
+    expect(lines(log_page)("filler 149")).to_be_in_viewport(timeout=WAIT_MS)
+    assert output.evaluate(AT_END)
+
+    log_page.locator("#log-follow").uncheck()
+    before = output.evaluate("el => el.scrollTop")
+    append(log_file, *(f"INFO more {i:03d}" for i in range(50)))
+    expect(lines(log_page)("more 049")).to_be_attached(timeout=WAIT_MS)
+    expect(lines(log_page)("more 049")).not_to_be_in_viewport()
+    assert output.evaluate("el => el.scrollTop") == before
+
+    log_page.locator("#log-follow").check()
+    expect(lines(log_page)("more 049")).to_be_in_viewport()
+
+
+def test_overview_card_shows_the_latest_line_live(
+    browser: Browser, server: LiveServer, staff_user, log_file: Path
+):
+    page = sign_in(browser, server, "staff", "staff-password")
+    page.goto(server.url("/"))
+    expect(page.locator("#overview-status")).to_have_attribute(
+        "data-state", "live", timeout=WAIT_MS
+    )
+    card = page.locator(".source-card", has=page.locator("a[href='/logs/test/']"))
+    expect(card.locator(".latest")).to_contain_text("warm cache", timeout=WAIT_MS)
+
+    append(log_file, "2026-11-25 22:00:00,000 ERROR app: overview-sees-this")
+    expect(card.locator(".latest")).to_contain_text("overview-sees-this", timeout=WAIT_MS)
+    expect(card.locator(".latest")).to_have_class(re.compile(r"\blevel-error\b"))
+    expect(card.locator(".rate.level-error dd")).not_to_have_text("0", timeout=WAIT_MS)
+    page.close()
