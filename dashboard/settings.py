@@ -141,7 +141,7 @@ STREAMBOARD_DEMO_LOG = VAR_DIR / "logs" / "demo.log"
 STREAMBOARD_LOGS = parse_log_sources(env_str("STREAMBOARD_LOGS", f"demo={STREAMBOARD_DEMO_LOG}"))
 STREAMBOARD_HEARTBEAT_SECONDS = env_float("STREAMBOARD_HEARTBEAT_SECONDS", 15.0, minimum=0.05)
 STREAMBOARD_QUEUE_SIZE = env_int("STREAMBOARD_QUEUE_SIZE", 1000, minimum=1)
-STREAMBOARD_EXPORT_DIR = MEDIA_ROOT / "exports"
+STREAMBOARD_EXPORT_DIR = Path(env_str("STREAMBOARD_EXPORT_DIR", str(MEDIA_ROOT / "exports")))
 # Background exports (ExportJob): rows per chunk, an optional pause per chunk
 # (to watch a bar on small data), how often progress is saved and published,
 # how often a server polls job rows when the channel layer does not cross

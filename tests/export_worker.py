@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
+from django.conf import settings
+
 from tests.live import ROOT, child_env
 
 SLOW_EXPORT = {
@@ -21,6 +23,11 @@ SLOW_EXPORT = {
     "STREAMBOARD_EXPORT_CHUNK_DELAY": "0.05",
     "STREAMBOARD_EXPORT_PROGRESS_SECONDS": "0.05",
 }
+
+
+def export_env() -> dict[str, str]:
+    """The test's export directory, for a worker or server subprocess."""
+    return {"STREAMBOARD_EXPORT_DIR": str(settings.STREAMBOARD_EXPORT_DIR)}
 
 
 @contextmanager
@@ -36,7 +43,7 @@ def run_worker(env: Mapping[str, str] | None = None) -> Iterator[subprocess.Pope
             "--no-reload",
         ],
         cwd=ROOT,
-        env=child_env(env),
+        env=child_env({**export_env(), **(env or {})}),
         stdout=subprocess.DEVNULL,
         stderr=None,
     )

@@ -4,22 +4,38 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 from django.contrib.auth.models import User
+from django.test import Client
 from playwright.sync_api import Browser
 
 from dashboard.models import Order
 from streams.models import ExportJob
 from tests.browser import sign_in
 from tests.demo_orders import make_orders
-from tests.export_worker import run_worker, wait_until
+from tests.export_worker import export_env, run_worker, wait_until
 from tests.live import LiveServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
+
+
+@pytest.fixture(autouse=True)
+def export_dir(tmp_path: Path, settings: Any) -> Path:
+    """A private export directory, shared with the worker and server subprocesses."""
+    settings.STREAMBOARD_EXPORT_DIR = tmp_path / "exports"
+    return Path(settings.STREAMBOARD_EXPORT_DIR)
+
+
+@pytest.fixture
+def live(live_server_factory: Callable[..., LiveServer], export_dir: Path) -> LiveServer:
+    return live_server_factory(env=export_env())
+
 
 # 50 rows (one changelist page) in chunks of 5, paced: about ten visible steps.
 PACED = {
@@ -121,4 +137,41 @@ def test_the_cancel_button_stops_a_running_export_and_the_bar_says_cancelled(
     assert job.status == ExportJob.Status.CANCELLED
     assert 0 < job.rows_done < 2000
     assert page.locator("a.export-download").count() == 0
+    page.close()
+
+
+def test_a_job_started_after_the_list_page_loaded_appears_on_it_and_finishes_there(
+    browser: Browser, live: LiveServer, superuser: User
+) -> None:
+    make_orders(60)
+    page = sign_in(browser, live, "root", "root-password")
+    page.goto(live.url("/exports/"))
+    page.wait_for_selector("text=No exports yet.")
+    # Wait until the page's EventSource has its first message (the empty list state
+    # arrives only with a job), i.e. until it is connected: htmx marks that with
+    # an open EventSource on the sse-connect element.
+    page.wait_for_function(
+        "document.querySelector('[sse-connect]')['htmx-internal-data']"
+        "?.sseEventSource?.readyState === 1"
+    )
+    client = Client()
+    client.force_login(superuser)
+    response = client.post(
+        "/admin/dashboard/order/",
+        {
+            "action": "export_in_background",
+            "index": "0",
+            "select_across": "1",
+            "_selected_action": ["1"],
+        },
+    )
+    assert response.status_code == 302
+    job = ExportJob.objects.get()
+    with run_worker(PACED):
+        page.wait_for_selector(
+            f'#job-{job.pk} .export-job-state[data-status="succeeded"] a.export-download',
+            timeout=30_000,
+        )
+    assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
+    assert page.locator(".export-job").count() == 1
     page.close()

@@ -11,6 +11,7 @@ import io
 import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +28,23 @@ from dashboard.models import Order
 from streams.models import ExportJob
 from tests.conftest import session_cookie
 from tests.demo_orders import make_orders
-from tests.export_worker import SLOW_EXPORT, run_worker, wait_until
+from tests.export_worker import SLOW_EXPORT, export_env, run_worker, wait_until
 from tests.http_body import get
 from tests.live import LiveServer
 
 pytestmark = pytest.mark.live
+
+
+@pytest.fixture(autouse=True)
+def export_dir(tmp_path: Path, settings: Any) -> Path:
+    """A private export directory, shared with the worker and server subprocesses."""
+    settings.STREAMBOARD_EXPORT_DIR = tmp_path / "exports"
+    return Path(settings.STREAMBOARD_EXPORT_DIR)
+
+
+@pytest.fixture
+def live(live_server_factory: Callable[..., LiveServer], export_dir: Path) -> LiveServer:
+    return live_server_factory(env=export_env())
 
 
 @pytest.fixture
@@ -161,11 +174,13 @@ def test_progress_reaches_an_sse_client_of_the_real_server_while_the_worker_runs
     assert len(running) >= 2, states  # the bar moved while rows flowed
     assert running == sorted(running)
 
-    # The jobs list stream starts with the current state: the bar as a download link.
-    html = read_events(live.url("/streams/exports/"), cookie, until=lambda e: True)
-    assert html[0].event == f"job-{job.pk}"
-    assert f'href="/exports/{job.pk}/download"' in html[0].data
-    assert 'data-percent="100"' in html[0].data
+    # The jobs list stream starts with the list, then the current state: a download link.
+    html = read_events(live.url("/streams/exports/"), cookie, until=lambda e: e.event != "jobs")
+    assert [event.event for event in html] == ["jobs", f"job-{job.pk}"]
+    assert f'sse-swap="job-{job.pk}"' in html[0].data
+    assert all(event.id for event in html)
+    assert f'href="/exports/{job.pk}/download"' in html[1].data
+    assert 'data-percent="100"' in html[1].data
 
 
 def test_cancel_stops_the_worker_within_a_second_and_removes_the_partial_file(

@@ -40,8 +40,22 @@ def render_job(job: ExportJob, fmt: str) -> str:
     return render_to_string("streams/_job.html", {"job": job}).strip()
 
 
-async def job_events(scope: Scope, fmt: str) -> AsyncIterator[Message]:
+async def job_events(scope: Scope, fmt: str, *, listing: bool = False) -> AsyncIterator[Message]:
+    """``job-<id>`` events; with ``listing``, also ``jobs`` when a job appears.
+
+    The list page cannot know about a job created after it loaded, so when
+    the stream first sees a job id it sends the whole list (an idempotent
+    ``jobs`` swap, each entry wired to its own ``job-<id>`` event) before the
+    per-job events.
+    """
+    latest: dict[int, ExportJob] = {}
     async for jobs in subscribe(scope):
+        new = any(job.pk not in latest for job in jobs)
+        latest.update((job.pk, job) for job in jobs)
+        if listing and new and fmt == "html":
+            ordered = sorted(latest.values(), key=lambda job: job.pk, reverse=True)
+            html = render_to_string("streams/_job_list.html", {"jobs": ordered}).strip()
+            yield Event(html, event="jobs", id=f"jobs.{len(ordered)}.{ordered[0].pk}")
         for job in jobs:
             yield Event(render_job(job, fmt), event=f"job-{job.pk}", id=job.version())
 
@@ -59,7 +73,7 @@ async def jobs_stream(request: HttpRequest) -> HttpResponseBase:
         return HttpResponseBadRequest("format must be html or json.\n", content_type="text/plain")
     user: Any = await request.auser()
     scope = Scope() if user.is_superuser else Scope(user_id=user.pk)
-    return EventStreamResponse(job_events(scope, fmt))
+    return EventStreamResponse(job_events(scope, fmt, listing=True))
 
 
 @require_GET
