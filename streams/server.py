@@ -82,8 +82,10 @@ class StreamboardServer(Server):
     async def handle_reply(self, protocol: Any, message: dict[str, Any]) -> None:
         """daphne's ``send``: write the message, then wait while the transport is paused.
 
-        The wait comes after the write, so at most one chunk beyond Twisted's
-        64 KiB buffer is held per connection, whatever the client does.
+        The wait comes after the write, so a connection holds at most Twisted's
+        64 KiB buffer plus one message (Django sends 64 KiB slices), whatever
+        the client does. The gate is registered with the first message (the
+        head) and unregistered before the last one, once per request.
         """
         if message["type"] == "http.response.body" and not message.get("more_body", False):
             # Unregister before daphne finishes the request: twisted.web logs a
