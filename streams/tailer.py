@@ -37,6 +37,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import threading
 import time
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable
@@ -485,12 +486,12 @@ class Tailer:
         self._position = Cursor.origin()
         self._position_fd: int | None = None
         self._task: asyncio.Task[None] | None = None
-        self._watch_task: asyncio.Task[None] | None = None
+        self._watch_thread: threading.Thread | None = None
         self.started = False
         self._closing: asyncio.Future[None] | None = None
         self._step: asyncio.Future[_StepResult] | None = None
         self._wake = asyncio.Event()
-        self._stop_watch = asyncio.Event()
+        self._stop_watch = threading.Event()
         self.watching = False
         self.rates = LevelRates()
         self.latest: LogLine | None = None
@@ -519,7 +520,13 @@ class Tailer:
             self._publish_position()
             self._task = asyncio.create_task(self._run(), name=f"tail {self.path}")
             if self.watch:
-                self._watch_task = asyncio.create_task(self._watch(), name=f"watch {self.path}")
+                self._watch_thread = threading.Thread(
+                    target=self._watch,
+                    args=(asyncio.get_running_loop(),),
+                    name=f"watch {self.path}",
+                    daemon=True,
+                )
+                self._watch_thread.start()
         limit = self.queue_limit if self.queue_limit is not None else conf.queue_size()
         fd = os.dup(self._position_fd) if self._position_fd is not None else None
         subscription = Subscription(self, limit, self._position, fd)
@@ -544,8 +551,8 @@ class Tailer:
         self._closing = asyncio.ensure_future(self._shutdown())
 
     async def _shutdown(self) -> None:
-        tasks = [t for t in (self._task, self._watch_task) if t is not None]
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
         if self._step is not None:
             # The worker thread may still be reading: close its file only after it returns.
             with contextlib.suppress(BaseException):
@@ -618,9 +625,13 @@ class Tailer:
             for subscriber in list(self._subscribers):
                 subscriber.push(batch)
 
-    async def _watch(self) -> None:
-        """Wake the reader on inotify events for the file; fall back to polling."""
-        from watchfiles import awatch
+    def _watch(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Wake the reader on inotify events for the file (runs in a daemon thread).
+
+        A daemon thread of its own, not ``awatch`` in the loop's executor: a
+        server that exits while a tailer runs must not wait for the watcher.
+        """
+        from watchfiles import watch
 
         directory = self.path.parent
         name = self.path.name
@@ -628,31 +639,34 @@ class Tailer:
         def relevant(_change: object, changed: str) -> bool:
             return os.path.basename(changed) == name
 
-        while not self._stop_watch.is_set():
+        def wake() -> None:
+            self._wake.set()
+
+        stop = self._stop_watch
+        while not stop.is_set():
             if not directory.is_dir():
                 self.watching = False
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(FALLBACK_POLL_SECONDS):
-                        await self._stop_watch.wait()
+                stop.wait(FALLBACK_POLL_SECONDS)
                 continue
             try:
                 self.watching = True
-                async for _changes in awatch(
+                for _changes in watch(
                     directory,
                     watch_filter=relevant,
                     debounce=WATCH_DEBOUNCE_MS,
                     step=WATCH_STEP_MS,
-                    stop_event=self._stop_watch,
+                    stop_event=stop,
                     recursive=False,
                     rust_timeout=0,
+                    raise_interrupt=False,
                 ):
-                    self._wake.set()
+                    loop.call_soon_threadsafe(wake)
+            except RuntimeError:
+                return  # the event loop is closed: the process is ending
             except Exception:
                 logger.info("watching %s failed; polling instead", directory, exc_info=True)
                 self.watching = False
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(FALLBACK_POLL_SECONDS):
-                        await self._stop_watch.wait()
+                stop.wait(FALLBACK_POLL_SECONDS)
         self.watching = False
 
 
