@@ -9,8 +9,11 @@ also save the README's screenshot.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import socket
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -264,3 +267,108 @@ def test_overview_card_shows_the_latest_line_live(
     expect(card.locator(".latest")).to_have_class(re.compile(r"\blevel-error\b"))
     expect(card.locator(".rate.level-error dd")).not_to_have_text("0", timeout=WAIT_MS)
     page.close()
+
+
+class CuttableProxy:
+    """A TCP forwarder in front of the server whose open connections can be cut.
+
+    Cutting them is what a dropped network does to the page: the browser's
+    EventSource reconnects by itself, sending ``Last-Event-ID``.
+    """
+
+    def __init__(self, upstream: LiveServer) -> None:
+        self.upstream = (upstream.host, upstream.port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.host, self.port = "127.0.0.1", self.listener.getsockname()[1]
+        self.lock = threading.Lock()
+        self.sockets: list[socket.socket] = []
+        self.threads: list[threading.Thread] = []
+        self.closed = False
+        self.accepting = threading.Thread(target=self._accept, daemon=True)
+        self.accepting.start()
+
+    def url(self, path: str = "/") -> str:
+        return f"http://{self.host}:{self.port}{path}"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            try:
+                server = socket.create_connection(self.upstream)
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                if self.closed:
+                    client.close()
+                    server.close()
+                    return
+                self.sockets += [client, server]
+                for source, sink in ((client, server), (server, client)):
+                    pump = threading.Thread(target=self._pump, args=(source, sink), daemon=True)
+                    self.threads.append(pump)
+                    pump.start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+    def cut(self) -> None:
+        """Drop every open connection, both ways, as a broken network would."""
+        with self.lock:
+            sockets, self.sockets = self.sockets, []
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def close(self) -> None:
+        with self.lock:
+            self.closed = True
+        self.listener.close()
+        self.cut()
+        self.accepting.join(timeout=5)
+        for thread in self.threads:
+            thread.join(timeout=5)
+
+
+def test_a_dropped_connection_resumes_without_gap_or_duplicate(
+    browser: Browser, server: LiveServer, staff_user, log_file: Path
+):
+    proxy = CuttableProxy(server)
+    try:
+        page = sign_in(browser, proxy, "staff", "staff-password")  # type: ignore[arg-type]
+        status = page.locator("#log-status")
+        page.goto(proxy.url("/logs/test/"))
+        expect(status).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+        append(log_file, "INFO before-the-cut")
+        expect(lines(page)("before-the-cut")).to_be_visible(timeout=WAIT_MS)
+
+        proxy.cut()
+        expect(status).to_have_attribute("data-state", "reconnecting", timeout=WAIT_MS)
+        # Written while the page is cut off: it must arrive once it is back.
+        append(log_file, *(f"INFO during-the-gap {i}" for i in range(5)))
+        expect(status).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+        append(log_file, "INFO after-the-cut")
+        expect(lines(page)("after-the-cut")).to_be_visible(timeout=WAIT_MS)
+
+        texts = page.locator("#log-lines .line").all_inner_texts()
+        expected = [
+            *BACKFILL,
+            "INFO before-the-cut",
+            *(f"INFO during-the-gap {i}" for i in range(5)),
+            "INFO after-the-cut",
+        ]
+        assert texts == expected
+        page.close()
+    finally:
+        proxy.close()
