@@ -321,3 +321,26 @@ def test_a_job_whose_user_may_not_view_the_model_fails_without_exporting(
     assert "may not view dashboard.order" in job.error
     assert job.rows_done == 0
     assert job.result_path() is None
+
+
+@pytest.mark.django_db
+def test_every_exportable_model_admin_offers_the_action_and_others_do_not(
+    root_client: Client,
+) -> None:
+    make_orders(1)  # the admin shows actions only above a non-empty list
+    for url in ("/admin/dashboard/order/", "/admin/dashboard/customer/", "/admin/auth/user/"):
+        page = root_client.get(url)
+        assert page.status_code == 200
+        assert f'value="{ACTION}"' in page.content.decode(), url
+    groups = root_client.get("/admin/auth/group/")
+    assert f'value="{ACTION}"' not in groups.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_export_job_admin_lists_jobs_read_only(superuser: User, root_client: Client) -> None:
+    job = ExportJob.objects.create(user=superuser, model_label="dashboard.order", query={})
+    listing = root_client.get("/admin/streams/exportjob/")
+    assert listing.status_code == 200
+    assert f'href="/exports/{job.pk}/"' in listing.content.decode()
+    assert root_client.get("/admin/streams/exportjob/add/").status_code == 403
+    assert root_client.get(f"/admin/streams/exportjob/{job.pk}/change/").status_code == 200
