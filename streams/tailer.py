@@ -53,7 +53,7 @@ logger = logging.getLogger(__name__)
 #: Bytes read per ``pread``.
 READ_CHUNK: Final = 256 * 1024
 #: Bytes read per tailer step before the lines are pushed (then it reads on at once).
-STEP_BYTES: Final = 4 * 1024 * 1024
+STEP_BYTES: Final = 1024 * 1024
 #: A "line" this long without a line break is pushed as it is.
 MAX_LINE_BYTES: Final = 1024 * 1024
 #: Lines per batch read from the file for a backfill or a resume.

@@ -1,0 +1,279 @@
+"""The live log tail against a real server (``manage.py serve``) over a socket.
+
+Events are parsed by an independent SSE parser (httpx-sse) as the chunks
+arrive, so "arrives" means the bytes left the server, not that a buffer was
+filled at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from django.contrib.auth.models import User
+from httpx_sse import EventSource, ServerSentEvent
+
+from tests.conftest import session_cookie
+from tests.live import LiveServer
+
+pytestmark = pytest.mark.live
+
+READ_TIMEOUT = 10.0
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> Path:
+    path = tmp_path / "app.log"
+    path.write_text("".join(f"INFO old line {i}\n" for i in range(5)))
+    return path
+
+
+@pytest.fixture
+def server(live_server_factory: Callable[..., LiveServer], log: Path) -> LiveServer:
+    return live_server_factory(env={"STREAMBOARD_LOGS": f"test={log}"})
+
+
+def append(path: Path, text: str) -> None:
+    with path.open("a") as f:
+        f.write(text)
+
+
+@contextmanager
+def sse(
+    server: LiveServer, path: str, cookie: str, headers: dict[str, str] | None = None
+) -> Iterator[Iterator[ServerSentEvent]]:
+    timeout = httpx.Timeout(READ_TIMEOUT, connect=5.0)
+    with (
+        httpx.Client(timeout=timeout) as client,
+        client.stream("GET", server.url(path), headers={"Cookie": cookie, **(headers or {})}) as r,
+    ):
+        assert r.status_code == 200, r.read()
+        assert r.headers["content-type"].startswith("text/event-stream")
+        # httpx-sse reports the opening ``retry:`` as an event; a browser dispatches none.
+        yield (e for e in EventSource(r).iter_sse() if e.data or e.event != "message")
+
+
+def json_lines(event: ServerSentEvent) -> list[str]:
+    assert event.event == "lines", event
+    return [line["text"] for line in json.loads(event.data)["lines"]]
+
+
+def next_lines(events: Iterator[ServerSentEvent]) -> ServerSentEvent:
+    for event in events:
+        if event.event == "lines":
+            return event
+    raise AssertionError("the stream ended")
+
+
+def test_backfill_arrives_at_once_then_an_appended_line_alone(
+    server: LiveServer, log: Path, staff_cookie: str
+):
+    with sse(server, "/streams/logs/test/?backfill=2&format=json", staff_cookie) as events:
+        first = next(events)
+        # Nothing was written since connecting: the backfill came by itself.
+        assert json_lines(first) == ["INFO old line 3", "INFO old line 4"]
+        assert first.id == f"{log.stat().st_ino}:{log.stat().st_size}"
+        append(log, "ERROR fresh line\n")
+        event = next(events)
+        assert json_lines(event) == ["ERROR fresh line"]
+        assert json.loads(event.data)["lines"][0]["level"] == "error"
+        assert event.id == f"{log.stat().st_ino}:{log.stat().st_size}"
+
+
+def test_html_fragments_by_default(server: LiveServer, log: Path, staff_cookie: str):
+    with sse(server, "/streams/logs/test/?backfill=1", staff_cookie) as events:
+        first = next(events)
+        assert first.event == "lines"
+        assert 'class="line level-info"' in first.data
+        assert "old line 4" in first.data
+
+
+@pytest.mark.parametrize("via", ["header", "query"])
+def test_last_event_id_resumes_with_no_gap_and_no_duplicate(
+    server: LiveServer, log: Path, staff_cookie: str, via: str
+):
+    with sse(server, "/streams/logs/test/?backfill=0&format=json", staff_cookie) as events:
+        first = next(events)
+        append(log, "INFO seen 1\n")
+        seen = next_lines(events)
+        assert json_lines(seen) == ["INFO seen 1"]
+    append(log, "INFO missed 1\nINFO missed 2\n")  # while disconnected
+    path = "/streams/logs/test/?format=json"
+    headers = {}
+    if via == "header":
+        headers["Last-Event-ID"] = seen.id
+    else:
+        path += f"&last_event_id={seen.id}"
+    assert first.id != seen.id
+    with sse(server, path, staff_cookie, headers) as events:
+        assert json_lines(next_lines(events)) == ["INFO missed 1", "INFO missed 2"]
+        append(log, "INFO live again\n")
+        assert json_lines(next_lines(events)) == ["INFO live again"]
+
+
+def test_rotation_and_a_file_created_after_connecting(
+    server: LiveServer, log: Path, staff_cookie: str
+):
+    log.unlink()
+    with sse(server, "/streams/logs/test/?format=json", staff_cookie) as events:
+        assert json_lines(next(events)) == []
+        append(log, "INFO born\n")
+        assert json_lines(next_lines(events)) == ["INFO born"]
+        log.rename(log.with_name("app.log.1"))
+        append(log, "INFO after rotation\n")
+        got: list[str] = []
+        notices = []
+        for event in events:
+            if event.event == "notice":
+                notices.append(json.loads(event.data)["notice"])
+            elif event.event == "lines":
+                got += json_lines(event)
+            if got:
+                break
+        assert got == ["INFO after rotation"]
+        assert any("rotated" in notice for notice in notices)
+
+
+def test_a_resume_from_a_rotated_away_file_says_so(
+    server: LiveServer, log: Path, staff_cookie: str
+):
+    gone = f"{log.stat().st_ino}:{log.stat().st_size}"
+    log.rename(log.with_name("app.log.1"))
+    log.write_text("INFO new file\n")
+    with sse(server, "/streams/logs/test/?format=json", staff_cookie, {"Last-Event-ID": gone}) as e:
+        notice = next(e)
+        assert notice.event == "notice"
+        assert "no longer exists" in json.loads(notice.data)["notice"]
+        assert json_lines(next(e)) == ["INFO new file"]
+
+
+def test_filters_apply_live(server: LiveServer, log: Path, staff_cookie: str):
+    path = "/streams/logs/test/?backfill=0&format=json&level=warning&q=disk"
+    with sse(server, path, staff_cookie) as events:
+        next(events)
+        append(log, "ERROR cpu\nINFO disk fine\nWARNING Disk almost full\n")
+        assert json_lines(next_lines(events)) == ["WARNING Disk almost full"]
+
+
+def test_plain_text_stream_for_curl(server: LiveServer, log: Path, staff_cookie: str):
+    timeout = httpx.Timeout(READ_TIMEOUT, connect=5.0)
+    with (
+        httpx.Client(timeout=timeout) as client,
+        client.stream(
+            "GET", server.url("/streams/logs/test.txt?backfill=1"), headers={"Cookie": staff_cookie}
+        ) as response,
+    ):
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/plain")
+        received = b""
+        chunks = response.iter_raw()
+        while b"old line 4\n" not in received:
+            received += next(chunks)
+        append(log, "INFO tail -f\n")
+        while b"tail -f\n" not in received:
+            received += next(chunks)
+        assert received == b"INFO old line 4\nINFO tail -f\n"
+
+
+@pytest.fixture
+def plain_cookie(transactional_db: None, plain_user: User) -> str:
+    return session_cookie(plain_user)
+
+
+def test_refusals(server: LiveServer, staff_cookie: str, plain_cookie: str):
+    with httpx.Client(timeout=10) as client:
+
+        def status(path: str, cookie: str = "", **headers: str) -> httpx.Response:
+            return client.get(server.url(path), headers={"Cookie": cookie, **headers})
+
+        assert status("/streams/logs/nope/", staff_cookie).status_code == 404
+        assert status("/streams/logs/nope.txt", staff_cookie).status_code == 404
+        for path in ["/streams/logs/test/", "/streams/logs/test.txt", "/streams/overview/"]:
+            assert status(path).status_code == 403
+            assert status(path, plain_cookie).status_code == 403
+        bad_level = status("/streams/logs/test/?level=loud", staff_cookie)
+        assert bad_level.status_code == 400
+        assert "level" in bad_level.text
+        assert status("/streams/logs/test/?backfill=5000", staff_cookie).status_code == 400
+        bad_cursor = status("/streams/logs/test/", staff_cookie, **{"Last-Event-ID": "garbage"})
+        assert bad_cursor.status_code == 400
+        assert "Last-Event-ID" in bad_cursor.text
+        assert client.post(server.url("/streams/logs/test/")).status_code in (403, 405)
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_client_that_stops_reading_while_the_log_writes_fast_keeps_server_memory_bounded(
+    live_server_factory: Callable[..., LiveServer], log: Path, staff_cookie: str
+):
+    server = live_server_factory(
+        env={"STREAMBOARD_LOGS": f"test={log}", "STREAMBOARD_QUEUE_SIZE": "1000"}
+    )
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    sock.settimeout(READ_TIMEOUT)
+    sock.connect((server.host, server.port))
+    try:
+        sock.sendall(
+            f"GET /streams/logs/test/?backfill=0 HTTP/1.1\r\nHost: {server.host}\r\n"
+            f"Cookie: {staff_cookie}\r\n\r\n".encode()
+        )
+        received = b""
+        while b"event: lines" not in received:
+            received += sock.recv(65536)
+        before = rss_kib(server.pid)
+        # The client now stops reading; the log gets ~100 MiB in a hurry.
+        line = "INFO " + "x" * 200 + "\n"
+        block = line * 5000
+        with log.open("a") as f:
+            for _ in range(100):
+                f.write(block)
+                f.flush()
+        size = log.stat().st_size
+        deadline = time.monotonic() + 30
+        # Wait (bounded) until the server has read the whole file: its CPU goes quiet.
+        last_cpu, quiet_since = -1.0, time.monotonic()
+        while time.monotonic() < deadline:
+            cpu = cpu_seconds(server.pid)
+            if cpu - last_cpu > 0.02:
+                last_cpu, quiet_since = cpu, time.monotonic()
+            elif time.monotonic() - quiet_since > 0.7:
+                break
+            time.sleep(0.1)  # polling interval, not synchronisation
+        growth_mib = (rss_kib(server.pid) - before) / 1024
+        assert growth_mib < 20, (
+            f"the server grew {growth_mib:.0f} MiB for a stalled client of a {size >> 20} MiB burst"
+        )
+        # Reading again: a skipped marker, then the present.
+        sock.settimeout(READ_TIMEOUT)
+        total = len(received)
+        try:
+            while b"event: skipped" not in received:
+                data = sock.recv(1 << 20)
+                assert data, "the server closed the stream"
+                received += data
+                total += len(data)
+                received = received[-100_000:]
+        except TimeoutError:
+            raise AssertionError(
+                f"no skipped event in {total} bytes: ...{received[-600:]!r}"
+            ) from None
+    finally:
+        sock.close()
