@@ -48,12 +48,12 @@ def export_chunk_delay() -> float:
 
 def export_progress_seconds() -> float:
     """How often a running export saves and publishes its progress (at most)."""
-    return float(getattr(settings, "STREAMBOARD_EXPORT_PROGRESS_SECONDS", 0.2))
+    return float(getattr(settings, "STREAMBOARD_EXPORT_PROGRESS_SECONDS", 0.1))
 
 
 def export_poll_seconds() -> float:
     """How often a server reads job rows when the channel layer cannot tell it."""
-    return float(getattr(settings, "STREAMBOARD_EXPORT_POLL_SECONDS", 0.25))
+    return float(getattr(settings, "STREAMBOARD_EXPORT_POLL_SECONDS", 0.2))
 
 
 def export_stale_seconds() -> float:

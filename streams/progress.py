@@ -1,8 +1,8 @@
 """Export progress: published by the worker, fanned out by each server process.
 
 Worker side (``ProgressReporter``): after each chunk the task reports rows
-and bytes; at most every ``STREAMBOARD_EXPORT_PROGRESS_SECONDS`` (0.2 s by
-default, so a bar moves at least 4 times a second) it saves them on the job
+and bytes; at most every ``STREAMBOARD_EXPORT_PROGRESS_SECONDS`` (0.1 s by
+default: the row is never more than that behind) it saves them on the job
 row with a guarded ``UPDATE ... WHERE status='running'`` that also refreshes
 ``heartbeat_at``. An update matching no row means the job was cancelled (or
 reaped) meanwhile: the reporter raises ``JobStopped`` and the task stops,
@@ -22,8 +22,8 @@ bar needs is lost). The hub learns about changes in one of two ways:
   jobs created or finished while a message was lost.
 * **The in-memory channel layer** (the embedded default) does not cross
   processes, so the worker's messages never reach the server: the hub then
-  reads the job rows every ``STREAMBOARD_EXPORT_POLL_SECONDS`` (4 times a
-  second by default), one short query per scope per process, no connection
+  reads the job rows every ``STREAMBOARD_EXPORT_POLL_SECONDS`` (5 times a
+  second by default, so a bar moves at least 4 times a second), one short query per scope per process, no connection
   held in between.
 """
 
@@ -284,7 +284,7 @@ class ProgressHub:
             subscriber.offer(job)
 
     def interval(self, jobs: list[ExportJob], layer: bool) -> float:
-        """Read rows 4 times a second while something may change, rarely otherwise.
+        """Read rows 5 times a second while something may change, rarely otherwise.
 
         A finished job watched on its own page cannot change any more, and with
         a cross-process layer the worker's messages carry the changes.

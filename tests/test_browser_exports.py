@@ -47,9 +47,12 @@ PACED = {
 RECORD_PERCENTS = """
 () => {
   window.seenPercents = [];
+  window.seenTexts = [];
   const record = () => {
     const state = document.querySelector('.export-job-state');
-    if (state) window.seenPercents.push(Number(state.dataset.percent));
+    if (!state) return;
+    window.seenPercents.push(Number(state.dataset.percent));
+    window.seenTexts.push(state.querySelector('.progress-text').textContent);
   };
   record();
   new MutationObserver(record).observe(document.body, {subtree: true, childList: true});
@@ -82,6 +85,8 @@ def test_admin_action_bar_reaches_100_percent_becomes_a_link_and_the_file_matche
     assert percents[-1] == 100
     assert any(0 < p < 100 for p in percents), percents  # the bar moved on the way
     assert percents == sorted(percents)
+    texts = page.evaluate("window.seenTexts")
+    assert any("rows/s" in text and "ETA" in text and "%" in text for text in texts), texts
     assert page.locator(".progress").get_attribute("aria-valuenow") == "100"
     assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
 
