@@ -284,6 +284,8 @@ class CuttableProxy:
         self.sockets: list[socket.socket] = []
         self.threads: list[threading.Thread] = []
         self.closed = False
+        self.refuse = 0  # answer this many next connections with a 503
+        self.refused: list[bytes] = []  # their request heads
         self.accepting = threading.Thread(target=self._accept, daemon=True)
         self.accepting.start()
 
@@ -296,6 +298,12 @@ class CuttableProxy:
                 client, _ = self.listener.accept()
             except OSError:
                 return
+            with self.lock:
+                refuse = self.refuse > 0
+                self.refuse -= refuse
+            if refuse:
+                self._refuse(client)
+                continue
             try:
                 server = socket.create_connection(self.upstream)
             except OSError:
@@ -311,6 +319,19 @@ class CuttableProxy:
                     pump = threading.Thread(target=self._pump, args=(source, sink), daemon=True)
                     self.threads.append(pump)
                     pump.start()
+
+    def _refuse(self, client: socket.socket) -> None:
+        with client:
+            head = b""
+            client.settimeout(5)
+            with contextlib.suppress(OSError):
+                while b"\r\n\r\n" not in head and (data := client.recv(65536)):
+                    head += data
+                client.sendall(
+                    b"HTTP/1.1 503 Service Unavailable\r\n"
+                    b"Content-Length: 0\r\nConnection: close\r\n\r\n"
+                )
+            self.refused.append(head)
 
     @staticmethod
     def _pump(source: socket.socket, sink: socket.socket) -> None:
@@ -369,6 +390,43 @@ def test_a_dropped_connection_resumes_without_gap_or_duplicate(
             "INFO after-the-cut",
         ]
         assert texts == expected
+        page.close()
+    finally:
+        proxy.close()
+
+
+def test_after_an_error_status_the_new_connection_resumes_from_the_last_cursor(
+    browser: Browser, server: LiveServer, staff_user, log_file: Path
+):
+    proxy = CuttableProxy(server)
+    try:
+        page = sign_in(browser, proxy, "staff", "staff-password")  # type: ignore[arg-type]
+        status = page.locator("#log-status")
+        page.goto(proxy.url("/logs/test/"))
+        expect(status).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+        append(log_file, "INFO before-the-failure")
+        expect(lines(page)("before-the-failure")).to_be_visible(timeout=WAIT_MS)
+
+        # The browser's reconnect gets a 503: EventSource gives up (CLOSED)
+        # and htmx starts a new one, which knows nothing of Last-Event-ID.
+        with proxy.lock:
+            proxy.refuse = 1
+        proxy.cut()
+        expect(status).to_have_attribute("data-state", "disconnected", timeout=WAIT_MS)
+        append(log_file, *(f"INFO during-the-gap {i}" for i in range(3)))
+        expect(status).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+        append(log_file, "INFO after-the-failure")
+        expect(lines(page)("after-the-failure")).to_be_visible(timeout=WAIT_MS)
+
+        assert len(proxy.refused) == 1
+        assert b"/streams/logs/test/" in proxy.refused[0]
+        texts = page.locator("#log-lines .line").all_inner_texts()
+        assert texts == [
+            *BACKFILL,
+            "INFO before-the-failure",
+            *(f"INFO during-the-gap {i}" for i in range(3)),
+            "INFO after-the-failure",
+        ]
         page.close()
     finally:
         proxy.close()

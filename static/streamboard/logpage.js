@@ -8,7 +8,10 @@
  *    in order, until resume (bounded by the page's line limit);
  *  - the DOM keeps only the last data-max-lines lines;
  *  - follow (auto-scroll), clear, and a live / reconnecting / disconnected
- *    indicator driven by htmx:sseOpen / htmx:sseError and readyState.
+ *    indicator driven by htmx:sseOpen / htmx:sseError and readyState;
+ *  - exact resume: the browser's own reconnect sends Last-Event-ID; when the
+ *    EventSource fails for good (an error status) and htmx makes a new one,
+ *    that one carries ?last_event_id= so nothing is lost or shown twice.
  */
 (function () {
   "use strict";
@@ -36,14 +39,21 @@
   var pending = []; // [{html, count}] kept while paused, oldest first
   var pendingLines = 0;
   var currentSource = null; // the page's one EventSource
-  var freshStartPending = false;
+  var lastEventId = ""; // the cursor of the last event this page received
+  var resumeFrom = ""; // set when the extension must start a new EventSource
 
-  // Record every EventSource the extension creates, so the page can close
-  // the old one itself before opening another (one connection per page).
+  // Every EventSource the extension creates goes through here, so the page
+  // closes the old one itself before opening another (one connection per
+  // page), and a replacement for one that failed for good resumes from the
+  // last cursor (?last_event_id=) instead of starting over with a backfill.
   var createEventSource = htmx.createEventSource;
   htmx.createEventSource = function (url) {
     if (currentSource && currentSource.readyState !== EventSource.CLOSED) {
       currentSource.close();
+    }
+    if (resumeFrom) {
+      url += (url.indexOf("?") < 0 ? "?" : "&") +
+        "last_event_id=" + encodeURIComponent(resumeFrom);
     }
     currentSource = createEventSource(url);
     return currentSource;
@@ -153,6 +163,8 @@
     if (old) old.remove();
     pending = [];
     pendingLines = 0;
+    lastEventId = "";
+    resumeFrom = "";
     updatePauseButton();
     clearLines();
 
@@ -185,12 +197,7 @@
 
   document.body.addEventListener("htmx:sseBeforeMessage", function (evt) {
     if (!isCurrent(evt)) return;
-    if (freshStartPending) {
-      // The extension opened a brand-new EventSource after the old one
-      // failed for good: it starts again with a backfill, so start over.
-      freshStartPending = false;
-      clearLines();
-    }
+    if (evt.detail.lastEventId) lastEventId = evt.detail.lastEventId;
     if (paused) {
       evt.preventDefault();
       keep(evt.detail.data);
@@ -212,9 +219,9 @@
       // The browser retries by itself and sends Last-Event-ID: exact resume.
       setStatus("reconnecting");
     } else {
-      // Closed for good (e.g. an error status); htmx retries with backoff
-      // using a new EventSource, which starts over with a backfill.
-      freshStartPending = true;
+      // Closed for good (e.g. an error status): htmx retries with backoff
+      // using a new EventSource, which resumes from the last cursor.
+      resumeFrom = lastEventId;
       setStatus("disconnected", "disconnected, retrying");
     }
   });
