@@ -531,6 +531,8 @@ def report(
     identical: bool | None,
 ) -> str:
     load_avg = ", ".join(f"{x:.2f}" for x in info["load_avg_at_start"])
+    if "load_avg_at_end" in info:
+        load_avg += " (at the end: " + ", ".join(f"{x:.2f}" for x in info["load_avg_at_end"]) + ")"
     md = [
         f"# Streamboard bench, {info['date_utc']}",
         "",
@@ -674,6 +676,8 @@ def main() -> int:
         rows = max(int(x) for x in a.rows.split(","))
         background = run_background(py, rows)
         log(f"background export: {background}")
+    info["load_avg_at_end"] = os.getloadavg()
+    info_path.write_text(json.dumps(info, indent=1))
     meta = {
         "versions": vers,
         "commands": commands,
