@@ -1,0 +1,1 @@
+"""``make bench``: Streamboard against the shared reference peers (see docs/benchmarks.md)."""
