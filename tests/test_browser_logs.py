@@ -430,3 +430,20 @@ def test_after_an_error_status_the_new_connection_resumes_from_the_last_cursor(
         page.close()
     finally:
         proxy.close()
+
+
+def test_scrolling_up_stops_following_and_scrolling_back_down_resumes_it(
+    log_page: Page, log_file: Path
+):
+    output = log_page.locator("#log-output")
+    follow = log_page.locator("#log-follow")
+    append(log_file, *(f"INFO filler {i:03d}" for i in range(150)))
+    expect(lines(log_page)("filler 149")).to_be_in_viewport(timeout=WAIT_MS)
+
+    output.hover()
+    log_page.mouse.wheel(0, -600)
+    expect(follow).not_to_be_checked()
+    log_page.mouse.wheel(0, 100_000)
+    expect(follow).to_be_checked()
+    append(log_file, "INFO followed-again")
+    expect(lines(log_page)("followed-again")).to_be_in_viewport(timeout=WAIT_MS)

@@ -254,12 +254,18 @@
     reconnect();
   });
 
-  // Scrolling up to read stops following; scrolling back to the end resumes it.
-  output.addEventListener("wheel", function () {
-    window.requestAnimationFrame(function () {
-      var atEnd = output.scrollHeight - output.scrollTop - output.clientHeight < 4;
-      if (followEl.checked !== atEnd) followEl.checked = atEnd;
-    });
+  // Scrolling up to read stops following; scrolling back to the end resumes
+  // it. Only scrolls the user caused count (wheel, touch, keys, scrollbar),
+  // not the page's own scrolling to new lines or a resized window.
+  var lastUserInput = -Infinity;
+  ["wheel", "touchmove", "keydown", "pointerdown"].forEach(function (type) {
+    output.addEventListener(type, function () { lastUserInput = performance.now(); },
+      { passive: true });
+  });
+  output.addEventListener("scroll", function () {
+    if (performance.now() - lastUserInput > 1000) return;
+    var atEnd = output.scrollHeight - output.scrollTop - output.clientHeight < 4;
+    if (followEl.checked !== atEnd) followEl.checked = atEnd;
   }, { passive: true });
 
   updatePauseButton();
