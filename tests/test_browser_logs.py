@@ -447,3 +447,14 @@ def test_scrolling_up_stops_following_and_scrolling_back_down_resumes_it(
     expect(follow).to_be_checked()
     append(log_file, "INFO followed-again")
     expect(lines(log_page)("followed-again")).to_be_in_viewport(timeout=WAIT_MS)
+
+
+def test_the_page_fits_a_narrow_window_without_sideways_scrolling(log_page: Page, log_file: Path):
+    log_page.set_viewport_size({"width": 360, "height": 640})
+    append(log_file, "ERROR " + "x" * 400, "INFO " + "a-long-token/" * 40)
+    expect(lines(log_page)("a-long-token")).to_be_visible(timeout=WAIT_MS)
+    overflow = "el => el.scrollWidth - el.clientWidth"
+    assert log_page.locator("html").evaluate(overflow) <= 0
+    assert log_page.locator("#log-output").evaluate(overflow) <= 0
+    for control in ("#log-level", "#log-q", "#log-pause", "#log-follow", "#log-clear"):
+        expect(log_page.locator(control)).to_be_in_viewport()
