@@ -277,3 +277,38 @@ def test_a_client_that_stops_reading_while_the_log_writes_fast_keeps_server_memo
             ) from None
     finally:
         sock.close()
+
+
+def test_idle_cpu_does_not_grow_with_the_number_of_clients(
+    server: LiveServer, log: Path, staff_cookie: str
+):
+    def open_clients(count: int) -> list[socket.socket]:
+        socks = []
+        for _ in range(count):
+            sock = socket.create_connection((server.host, server.port), timeout=READ_TIMEOUT)
+            sock.sendall(
+                f"GET /streams/logs/test/?backfill=0 HTTP/1.1\r\nHost: {server.host}\r\n"
+                f"Cookie: {staff_cookie}\r\n\r\n".encode()
+            )
+            socks.append(sock)
+        for sock in socks:
+            received = b""
+            while b"event: lines" not in received:
+                received += sock.recv(65536)
+        return socks
+
+    def idle_cpu(seconds: float = 1.5) -> float:
+        start_cpu, start = cpu_seconds(server.pid), time.monotonic()
+        time.sleep(seconds)  # measuring a window of idleness, not synchronising
+        return (cpu_seconds(server.pid) - start_cpu) / (time.monotonic() - start)
+
+    clients = open_clients(1)
+    try:
+        one = idle_cpu()
+        clients += open_clients(200)
+        many = idle_cpu()
+    finally:
+        for sock in clients:
+            sock.close()
+    # A poll loop per client would cost 200 times as much; allow for timer noise.
+    assert many < max(3 * one, 0.02), f"idle CPU: {one:.4f} s/s with 1 client, {many:.4f} with 201"
