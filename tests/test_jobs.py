@@ -344,3 +344,12 @@ def test_the_export_job_admin_lists_jobs_read_only(superuser: User, root_client:
     assert f'href="/exports/{job.pk}/"' in listing.content.decode()
     assert root_client.get("/admin/streams/exportjob/add/").status_code == 403
     assert root_client.get(f"/admin/streams/exportjob/{job.pk}/change/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_an_unknown_stream_format_is_a_400(superuser: User, root_client: Client) -> None:
+    job = ExportJob.objects.create(user=superuser, model_label="dashboard.order", query={})
+    for url in ("/streams/exports/?format=xml", f"/streams/exports/{job.pk}/?format=xml"):
+        response = root_client.get(url)
+        assert response.status_code == 400, url
+        assert b"html or json" in response.content
