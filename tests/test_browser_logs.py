@@ -458,3 +458,42 @@ def test_the_page_fits_a_narrow_window_without_sideways_scrolling(log_page: Page
     assert log_page.locator("#log-output").evaluate(overflow) <= 0
     for control in ("#log-level", "#log-q", "#log-pause", "#log-follow", "#log-clear"):
         expect(log_page.locator(control)).to_be_in_viewport()
+
+
+COUNT_EVENT_SOURCES = """
+(() => {
+  const Original = window.EventSource;
+  window.__eventSources = [];
+  window.EventSource = function (url, options) {
+    const source = new Original(url, options);
+    window.__eventSources.push(source);
+    return source;
+  };
+  window.EventSource.prototype = Original.prototype;
+  Object.assign(window.EventSource, {CONNECTING: 0, OPEN: 1, CLOSED: 2});
+})();
+"""
+OPEN_SOURCES = "() => window.__eventSources.filter(s => s.readyState !== 2).length"
+
+
+def test_the_page_never_holds_more_than_one_stream_open(
+    browser: Browser, server: LiveServer, staff_user
+):
+    page = sign_in(browser, server, "staff", "staff-password")
+    page.add_init_script(COUNT_EVENT_SOURCES)
+    page.goto(server.url("/logs/test/"))
+    status = page.locator("#log-status")
+    expect(status).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+    assert page.evaluate(OPEN_SOURCES) == 1
+
+    for level in ("error", "info", ""):
+        page.select_option("#log-level", level)
+        expect(status).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+    page.locator("#log-q").fill("ready")
+    expect(page.locator("#log-sse")).to_have_attribute("sse-connect", re.compile("q=ready"))
+    expect(status).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+    expect(page.locator("#log-lines")).to_contain_text("worker 3 ready", timeout=WAIT_MS)
+
+    assert page.evaluate("() => window.__eventSources.length") == 5
+    assert page.evaluate(OPEN_SOURCES) == 1
+    page.close()
