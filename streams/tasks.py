@@ -18,14 +18,23 @@ Steps: reap stale jobs; claim the job (``queued`` → ``running``, a guarded
 update: a job cancelled before it started is left alone); count; write
 chunks to ``job-<id>.<fmt>.part``, reporting progress (which also detects a
 cancel); rename to the final name and mark succeeded in a guarded update. On
-cancel or failure the partial file is removed and never offered.
+cancel or failure the partial file is removed and never offered. A worker
+asked to shut down (SIGTERM, Ctrl-C) puts its job back in the queue, and the
+next worker starts it from scratch; a worker killed outright (SIGKILL) is
+caught by the stale reaper instead (``streams.models.reap_stale_jobs``).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
 from typing import Any, cast
 from urllib.parse import urlencode
 
@@ -122,50 +131,113 @@ def execute_job(job_id: int) -> str:
     publish(job)
     partial = job.partial_path()
     try:
-        queryset, fields = job_queryset(job)
-        job.rows_total = queryset.count()
-        reporter = ProgressReporter(job)
-        reporter.save()
-        partial.parent.mkdir(parents=True, exist_ok=True)
-        delay = conf.export_chunk_delay()
-        with partial.open("wb") as file:
-            for chunk in iter_export(
-                queryset,
-                fields,
-                cast(ExportFormat, job.format),
-                chunk_size=conf.export_chunk_size(),
-            ):
-                file.write(chunk.data)
-                reporter.update(chunk.rows, len(chunk.data))
-                if delay:
-                    time.sleep(delay)
-                    reporter.save()
-            file.flush()
-            os.fsync(file.fileno())
-        reporter.save()
-        final = conf.export_dir() / job.final_name
-        os.replace(partial, final)
-        if not _finish(
-            job,
-            ExportJob.Status.SUCCEEDED,
-            rows_done=job.rows_done,
-            bytes_written=job.bytes_written,
-            file_name=job.final_name,
-        ):
-            final.unlink(missing_ok=True)
+        with stop_on_shutdown_signal() as stopping:
+            _write(job, partial, stopping)
+    except WorkerStopping:
+        partial.unlink(missing_ok=True)
+        _requeue(job)
     except JobStopped:
         # Cancelled, reaped or deleted meanwhile: whoever stopped it set the status.
         partial.unlink(missing_ok=True)
-        current = ExportJob.objects.filter(pk=job.pk).first()
-        if current is None:
-            return "deleted"
-        job = current
     except Exception as error:
         partial.unlink(missing_ok=True)
         logger.exception("export job %s failed", job_id)
         _finish(job, ExportJob.Status.FAILED, error=f"{type(error).__name__}: {error}")
     status = ExportJob.objects.filter(pk=job_id).values_list("status", flat=True).first()
     return str(status or "deleted")
+
+
+def _write(job: ExportJob, partial: Path, stopping: threading.Event) -> None:
+    """Export to ``partial``, then rename it and mark the job succeeded (guarded)."""
+    queryset, fields = job_queryset(job)
+    job.rows_total = queryset.count()
+    reporter = ProgressReporter(job)
+    reporter.save()
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    delay = conf.export_chunk_delay()
+    with partial.open("wb") as file:
+        for chunk in iter_export(
+            queryset,
+            fields,
+            cast(ExportFormat, job.format),
+            chunk_size=conf.export_chunk_size(),
+        ):
+            file.write(chunk.data)
+            reporter.update(chunk.rows, len(chunk.data))
+            if stopping.is_set():
+                raise WorkerStopping(job.pk)
+            if delay:
+                time.sleep(delay)
+                reporter.save()
+        file.flush()
+        os.fsync(file.fileno())
+    reporter.save()
+    final = conf.export_dir() / job.final_name
+    os.replace(partial, final)
+    if not _finish(
+        job,
+        ExportJob.Status.SUCCEEDED,
+        rows_done=job.rows_done,
+        bytes_written=job.bytes_written,
+        file_name=job.final_name,
+    ):
+        final.unlink(missing_ok=True)
+
+
+class WorkerStopping(Exception):
+    """The worker was asked to shut down (SIGTERM, Ctrl-C) in the middle of a job."""
+
+
+@contextmanager
+def stop_on_shutdown_signal() -> Iterator[threading.Event]:
+    """Notice a shutdown request while a job runs, without changing the worker's own handling.
+
+    ``db_worker`` handles the first SIGTERM/SIGINT by finishing the current
+    task before exiting; an export of millions of rows would then outlive
+    the supervisor's patience and be SIGKILLed. Here the signal also sets an
+    event the export loop checks after each chunk, so the job is put back in
+    the queue at once (and the worker's handler still runs).
+    """
+    stopping = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stopping  # signal handlers can only be installed in the main thread
+        return
+    signals = [signal.SIGTERM, signal.SIGINT]
+    previous = {signum: signal.getsignal(signum) for signum in signals}
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+        chained = previous.get(signal.Signals(signum))
+        if callable(chained):
+            chained(signum, frame)
+
+    for signum in signals:
+        signal.signal(signum, handler)
+    try:
+        yield stopping
+    finally:
+        for signum, old in previous.items():
+            if old is not None:  # None: a handler not installed from Python
+                signal.signal(signum, old)
+
+
+def _requeue(job: ExportJob) -> None:
+    """Put an interrupted job back in the queue; the next worker starts it from scratch."""
+    from streams.tasks import run_export_job
+
+    requeued = ExportJob.objects.filter(pk=job.pk, status=ExportJob.Status.RUNNING).update(
+        status=ExportJob.Status.QUEUED,
+        rows_done=0,
+        bytes_written=0,
+        started_at=None,
+        heartbeat_at=None,
+    )
+    if not requeued:
+        return
+    result = run_export_job.enqueue(job.pk)
+    ExportJob.objects.filter(pk=job.pk).update(task_id=str(result.id))
+    job.refresh_from_db()
+    publish(job)
 
 
 @task()

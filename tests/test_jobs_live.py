@@ -317,3 +317,31 @@ def test_with_redis_the_workers_progress_crosses_to_the_server_through_the_chann
     assert states[-1]["done"] == 300
     running = [s["done"] for s in states if s["status"] == "running"]
     assert len(set(running)) >= 8, running
+
+
+def test_a_worker_stopped_with_sigterm_requeues_its_job_and_the_next_worker_finishes_it(
+    root_client: Client,
+) -> None:
+    make_orders(2000)
+    job = start_export(root_client)
+    first_task = job_state(job.pk).task_id
+    with run_worker(SLOW_EXPORT) as worker:
+        wait_until(lambda: job_state(job.pk).rows_done > 0)
+        worker.send_signal(signal.SIGTERM)
+        # The export notices at its next chunk: the worker exits without finishing it.
+        worker.wait(timeout=5)
+    requeued = job_state(job.pk)
+    assert requeued.status == ExportJob.Status.QUEUED
+    assert requeued.rows_done == 0
+    assert requeued.task_id != first_task
+    assert not requeued.partial_path().exists()
+    assert DBTaskResult.objects.get(id=requeued.task_id).status == "READY"
+
+    with run_worker({"STREAMBOARD_EXPORT_CHUNK_SIZE": "500"}):
+        wait_until(lambda: finished(job.pk))
+    done = job_state(job.pk)
+    assert done.status == ExportJob.Status.SUCCEEDED
+    path = done.result_path()
+    assert path is not None
+    ids = [orjson.loads(line)["id"] for line in path.read_bytes().splitlines()]
+    assert ids == sorted(Order.objects.values_list("pk", flat=True))
