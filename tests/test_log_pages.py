@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -146,3 +148,38 @@ def test_download_resumes_from_an_offset_to_the_end(staff_client: Client):
     response = staff_client.get("/logs/app/download", HTTP_RANGE=f"bytes={offset}-")
     assert response.status_code == 206
     assert body(response) == CONTENT[offset:]
+
+
+def read_head(sock: socket.socket, buffer: bytes) -> tuple[bytes, bytes]:
+    """One response head from ``sock``: (head, what came after it)."""
+    deadline = time.monotonic() + 10
+    while b"\r\n\r\n" not in buffer:
+        assert time.monotonic() < deadline, buffer
+        data = sock.recv(65536)
+        assert data, f"closed after {buffer!r}"
+        buffer += data
+    head, rest = buffer.split(b"\r\n\r\n", 1)
+    return head, rest
+
+
+@pytest.mark.live
+def test_head_on_the_live_server_sends_the_length_but_no_body(
+    live_server_factory, staff_cookie: str, log_file: Path
+):
+    server = live_server_factory(env={"STREAMBOARD_LOGS": f"app={log_file}"})
+    request = "{method} /logs/app/download HTTP/1.1\r\nHost: {host}\r\nCookie: {cookie}\r\n\r\n"
+    with socket.create_connection((server.host, server.port), timeout=10) as sock:
+        # HEAD then GET on one connection: if HEAD leaked a body, the bytes
+        # after its head would be that body instead of the GET's status line.
+        for method in ("HEAD", "GET"):
+            sock.sendall(
+                request.format(method=method, host=server.host, cookie=staff_cookie).encode()
+            )
+        head, rest = read_head(sock, b"")
+        assert head.startswith(b"HTTP/1.1 200")
+        assert f"content-length: {len(CONTENT)}".encode() in head.lower()
+        second, rest = read_head(sock, rest)
+        assert second.startswith(b"HTTP/1.1 200"), second
+        while len(rest) < len(CONTENT):
+            rest += sock.recv(65536)
+        assert rest == CONTENT
