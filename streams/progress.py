@@ -23,8 +23,8 @@ bar needs is lost). The hub learns about changes in one of two ways:
 * **The in-memory channel layer** (the embedded default) does not cross
   processes, so the worker's messages never reach the server: the hub then
   reads the job rows every ``STREAMBOARD_EXPORT_POLL_SECONDS`` (5 times a
-  second by default, so a bar moves at least 4 times a second), one short query per scope per process, no connection
-  held in between.
+  second by default, so a bar moves at least 4 times a second): one short
+  query per scope per process, no connection held in between.
 """
 
 from __future__ import annotations
@@ -76,7 +76,6 @@ class ProgressReporter:
         self.clock = clock
         self.interval = conf.export_progress_seconds()
         self.saved_at = clock()
-        self.publish_enabled = layer_crosses_processes()
 
     def update(self, rows: int, written: int) -> None:
         self.job.rows_done += rows

@@ -353,3 +353,38 @@ def test_an_unknown_stream_format_is_a_400(superuser: User, root_client: Client)
         response = root_client.get(url)
         assert response.status_code == 400, url
         assert b"html or json" in response.content
+
+
+@pytest.mark.django_db
+def test_progress_is_saved_at_most_once_per_interval_and_a_cancel_stops_the_reporter(
+    superuser: User, settings: Any
+) -> None:
+    from streams.progress import JobStopped, ProgressReporter
+
+    settings.STREAMBOARD_EXPORT_PROGRESS_SECONDS = 0.1
+    job = ExportJob.objects.create(
+        user=superuser,
+        model_label="dashboard.order",
+        status=ExportJob.Status.RUNNING,
+        rows_total=100,
+        heartbeat_at=timezone.now() - timedelta(seconds=5),
+    )
+    now = [1000.0]
+    reporter = ProgressReporter(job, clock=lambda: now[0])
+    reporter.update(10, 100)
+    now[0] += 0.05
+    reporter.update(10, 100)
+    saved = ExportJob.objects.get(pk=job.pk)
+    assert saved.rows_done == 0  # within the interval: nothing written yet
+    now[0] += 0.06
+    reporter.update(5, 50)
+    saved = ExportJob.objects.get(pk=job.pk)
+    assert (saved.rows_done, saved.bytes_written) == (25, 250)
+    assert saved.heartbeat_at is not None
+    assert saved.heartbeat_at > timezone.now() - timedelta(seconds=1)
+
+    ExportJob.objects.filter(pk=job.pk).update(status=ExportJob.Status.CANCELLED)
+    now[0] += 0.2
+    with pytest.raises(JobStopped):
+        reporter.update(1, 10)
+    assert ExportJob.objects.get(pk=job.pk).rows_done == 25
