@@ -152,7 +152,10 @@ def machine() -> dict[str, Any]:
     for line in Path("/proc/meminfo").read_text().splitlines():
         if line.startswith("MemTotal:"):
             mem_kib = int(line.split()[1])
-    sqlite = subprocess.run(["sqlite3", "--version"], capture_output=True, text=True).stdout
+    try:
+        sqlite = subprocess.run(["sqlite3", "--version"], capture_output=True, text=True).stdout
+    except OSError:  # no sqlite3 CLI: only the version line is missing
+        sqlite = ""
     return {
         "date_utc": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cpus": os.cpu_count(),
@@ -638,6 +641,8 @@ def main() -> int:
     a.slow_seconds = 10.0 if a.quick else 30.0
     a.nd_max_minutes = 6.0
     parts = set(a.only.split(","))
+    if not (SHARED / "run_anchors.py").exists():
+        raise SystemExit(f"make bench needs the shared bench tools in {SHARED}")
     py = str(Path(a.project_python).absolute())
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     out_dir = Path(a.out_dir) if a.out_dir else VAR / "results" / stamp
