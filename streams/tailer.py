@@ -1,15 +1,18 @@
 """One shared tailer per log file per process, fanning lines out to bounded queues.
 
 ``Tailer`` follows a file like ``tail -F``: the file may not exist yet, may be
-truncated, may be rotated (renamed and recreated). It reads in a worker
-thread with ``os.pread`` (no shared file position), holds a partial last line
-until its line break arrives, and after a rotation drains the rest of the old
-inode before switching, so no line is lost or read twice.
+truncated, may be rotated (renamed and recreated). It reads with
+``os.pread`` (no shared file position), holds a partial last line until its
+line break arrives, and after a rotation drains the rest of the old inode
+before switching, so no line is lost or read twice.
 
-Wake-ups come from ``watchfiles.awatch`` on the file's directory (inotify),
-plus a safety poll every ``SAFETY_POLL_SECONDS`` (more often while no watcher
-runs, e.g. the directory does not exist yet). All of this is per file, not per
-client: idle CPU does not grow with the number of clients.
+Wake-ups come from inotify on the file's directory, registered on the event
+loop (``streams.inotify``: no thread, no latency added); where that is not
+available, from ``watchfiles`` in a daemon thread. A safety poll runs every
+``SAFETY_POLL_SECONDS`` (more often while nothing watches, e.g. the directory
+does not exist yet). All of this is per file, not per client: idle CPU does
+not grow with the number of clients. Reads of a few KiB happen on the loop
+(cheaper than a hop to a thread and back); bigger ones in a worker thread.
 
 Fan-out: every ``Subscription`` has a queue bounded in lines. The tailer
 pushes shared, immutable ``LogBatch`` objects (each encoded at most once per
@@ -43,9 +46,9 @@ from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal
 
-from streams import conf
+from streams import conf, inotify
 from streams.logs import Cursor, LineParser, LogLine
 
 logger = logging.getLogger(__name__)
@@ -56,6 +59,8 @@ READ_CHUNK: Final = 256 * 1024
 STEP_BYTES: Final = 1024 * 1024
 #: A "line" this long without a line break is pushed as it is.
 MAX_LINE_BYTES: Final = 1024 * 1024
+#: Steps with at most this much new data read on the event loop, not in a thread.
+INLINE_READ_BYTES: Final = 64 * 1024
 #: Lines per batch read from the file for a backfill or a resume.
 RANGE_BATCH_LINES: Final = 1000
 #: Poll interval while inotify watches the file's directory (a safety net) and without it.
@@ -69,6 +74,10 @@ RATE_WINDOW_SECONDS: Final = 60
 
 NOTICE_TRUNCATED: Final = "The file was truncated; following it from its start."
 NOTICE_ROTATED: Final = "The file was rotated; following the new file from its start."
+
+
+#: How a tailer learns that its file changed (besides its safety poll).
+Watcher = Literal["auto", "inotify", "watchfiles", "poll"]
 
 
 class LogBatch:
@@ -402,6 +411,15 @@ class _FileState:
             os.close(self.fd)
             self.fd = None
 
+    def small_step(self) -> bool:
+        """Whether the next step reads little enough to run on the event loop."""
+        if self.fd is None:
+            return False
+        try:
+            return 0 <= os.fstat(self.fd).st_size - self.read_offset <= INLINE_READ_BYTES
+        except OSError:
+            return False
+
     def step(self) -> _StepResult:
         result = _StepResult()
         if self.fd is None:
@@ -473,12 +491,14 @@ class Tailer:
         self,
         path: Path,
         *,
-        watch: bool = True,
+        watcher: Watcher = "auto",
         queue_limit: int | None = None,
         on_stop: Callable[[Tailer], None] | None = None,
     ) -> None:
         self.path = path
-        self.watch = watch
+        if watcher == "auto":
+            watcher = "inotify" if inotify.available() else "watchfiles"
+        self.watcher = watcher
         self.queue_limit = queue_limit
         self._on_stop = on_stop
         self._subscribers: set[Subscription] = set()
@@ -487,6 +507,7 @@ class Tailer:
         self._position_fd: int | None = None
         self._task: asyncio.Task[None] | None = None
         self._watch_thread: threading.Thread | None = None
+        self._inotify: inotify.DirectoryWatch | None = None
         self.started = False
         self._closing: asyncio.Future[None] | None = None
         self._step: asyncio.Future[_StepResult] | None = None
@@ -496,6 +517,7 @@ class Tailer:
         self.rates = LevelRates()
         self.latest: LogLine | None = None
         self.stopped = False
+        self.steps = 0  # reads done (tests wait on it)
 
     @property
     def subscriber_count(self) -> int:
@@ -519,7 +541,9 @@ class Tailer:
             self._state.open_at_end()
             self._publish_position()
             self._task = asyncio.create_task(self._run(), name=f"tail {self.path}")
-            if self.watch:
+            if self.watcher == "inotify":
+                self._watch_inotify()
+            elif self.watcher == "watchfiles":
                 self._watch_thread = threading.Thread(
                     target=self._watch,
                     args=(asyncio.get_running_loop(),),
@@ -546,6 +570,8 @@ class Tailer:
         if self._on_stop is not None:
             self._on_stop(self)
         self._stop_watch.set()
+        if self._inotify is not None:
+            self._inotify.close()
         if self._task is not None:
             self._task.cancel()
         self._closing = asyncio.ensure_future(self._shutdown())
@@ -581,19 +607,43 @@ class Tailer:
             self._position_fd = None
         self._position = cursor
 
+    def _watch_inotify(self) -> None:
+        """(Re)start the inotify watch of the file's directory, if it exists."""
+        if self._inotify is not None and self._inotify.alive:
+            return
+        self.watching = False
+        try:
+            self._inotify = inotify.DirectoryWatch(
+                self.path.parent, self.path.name, self._wake.set, asyncio.get_running_loop()
+            )
+        except OSError:
+            self._inotify = None  # no directory yet (or no permission): poll
+            return
+        self.watching = True
+
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             self._wake.clear()
-            self._step = asyncio.wrap_future(loop.run_in_executor(None, self._state.step))
+            if self.watcher == "inotify" and not self.watching:
+                self._watch_inotify()
+                self.watching = self._inotify is not None and self._inotify.alive
             try:
-                result = await asyncio.shield(self._step)
+                if self._state.small_step():
+                    # A few KiB to read: cheaper here than a hop to a thread and back.
+                    result = self._state.step()
+                else:
+                    self._step = asyncio.wrap_future(loop.run_in_executor(None, self._state.step))
+                    result = await asyncio.shield(self._step)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 logger.exception("tailing %s failed; retrying", self.path)
                 result = _StepResult()
             self._step = None
+            self.steps += 1
+            if self._inotify is not None and not self._inotify.alive:
+                self.watching = False
             self._deliver(result)
             if result.more:
                 continue

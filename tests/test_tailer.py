@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from pathlib import Path
 
 import pytest
 
 from streams.log_stream import LinesEvent, NoticeEvent, SkippedEvent, follow_log
 from streams.logs import Cursor
-from streams.tailer import Subscription, Tailer, active_tailers, get_tailer
+from streams.tailer import (
+    SAFETY_POLL_SECONDS,
+    Subscription,
+    Tailer,
+    Watcher,
+    active_tailers,
+    get_tailer,
+)
 
 WAIT = 5.0
 
@@ -39,10 +47,10 @@ def log(tmp_path: Path) -> Path:
     return tmp_path / "app.log"
 
 
-@pytest.mark.parametrize("watch", [True, False], ids=["inotify", "polling"])
-async def test_it_delivers_appended_lines_and_holds_a_partial_line(log: Path, watch: bool):
+@pytest.mark.parametrize("watcher", ["inotify", "watchfiles", "poll"])
+async def test_it_delivers_appended_lines_and_holds_a_partial_line(log: Path, watcher: Watcher):
     log.write_text("old line\n")
-    tailer = Tailer(log, watch=watch, queue_limit=100)
+    tailer = Tailer(log, watcher=watcher, queue_limit=100)
     sub = tailer.subscribe()
     try:
         append(log, "first\nsecond part")
@@ -50,6 +58,25 @@ async def test_it_delivers_appended_lines_and_holds_a_partial_line(log: Path, wa
         append(log, " completed\n")
         assert await texts_until(sub, 1) == ["second part completed"]
         assert tailer.position == Cursor(log.stat().st_ino, log.stat().st_size)
+    finally:
+        sub.close()
+        await tailer.wait_closed()
+
+
+@pytest.mark.parametrize("watcher", ["inotify", "watchfiles"])
+async def test_a_watched_file_wakes_the_tailer_before_its_safety_poll(log: Path, watcher: Watcher):
+    log.write_text("")
+    tailer = Tailer(log, watcher=watcher, queue_limit=100)
+    sub = tailer.subscribe()
+    try:
+        async with asyncio.timeout(WAIT):
+            # Wait for the first step: the next poll is then a full interval away.
+            while not (tailer.watching and tailer.steps >= 1):
+                await asyncio.sleep(0.01)
+        started = time.monotonic()
+        append(log, "prompt\n")
+        assert await texts_until(sub, 1) == ["prompt"]
+        assert time.monotonic() - started < SAFETY_POLL_SECONDS / 2
     finally:
         sub.close()
         await tailer.wait_closed()
