@@ -1,0 +1,92 @@
+"""An open stream holds no database connection (the real server, its real descriptors).
+
+The session check opens a connection in the request's thread; Django would
+keep it until the stream ends. ``stream_staff_required`` closes it once the
+view has returned its streaming response.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from tests.live import LiveServer
+
+pytestmark = pytest.mark.live
+
+STREAMS = 20
+
+
+@contextmanager
+def open_stream(server: LiveServer, path: str, cookie: str) -> Iterator[socket.socket]:
+    """Send the request and read until the stream's first comment: the view has returned."""
+    sock = socket.create_connection((server.host, server.port), timeout=10)
+    try:
+        request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\n\r\n"
+        sock.sendall(request.encode())
+        received = b""
+        while b": ok" not in received:
+            chunk = sock.recv(4096)
+            assert chunk, received
+            received += chunk
+        assert received.startswith(b"HTTP/1.1 200"), received
+        yield sock
+    finally:
+        sock.close()
+
+
+def sqlite_connections(pid: int, database: str) -> int:
+    """How many SQLite connections the server has open: one WAL descriptor each.
+
+    (Not the database file's descriptors: SQLite defers closing one of those
+    while another connection of the process holds a lock on the file.)
+    """
+    count = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue  # closed while we looked
+        if target == f"{database}-wal":
+            count += 1
+    return count
+
+
+def postgres_connections(database: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "select count(*) from pg_stat_activity where datname = %s and pid <> pg_backend_pid()",
+            [database],
+        )
+        row = cursor.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_open_log_streams_hold_no_database_connection(
+    live_server_factory: Callable[..., LiveServer], tmp_path: Path, staff_cookie: str
+) -> None:
+    log = tmp_path / "app.log"
+    log.write_text("INFO hello\n")
+    server = live_server_factory(env={"STREAMBOARD_LOGS": f"test={log}"})
+    database = str(connection.settings_dict["NAME"])
+
+    def held() -> int:
+        if connection.vendor == "sqlite":
+            return sqlite_connections(server.pid, database)
+        return postgres_connections(database)
+
+    with ExitStack() as stack:
+        # The server's own start-up connection (system checks), before any stream.
+        baseline = held()
+        for _ in range(STREAMS):
+            stack.enter_context(open_stream(server, "/streams/logs/test/?backfill=1", staff_cookie))
+        # Every one of the 20 requests read the session from the database;
+        # none of them keeps a connection while it streams.
+        assert held() == baseline
