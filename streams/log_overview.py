@@ -57,6 +57,7 @@ async def overview_events(
                 async for lines in subscription.backfill(1):
                     latest = [line for line in lines if not line.continuation] or lines
                     subscription.tailer.latest = latest[-1]
+            subscription.release_file()
         sent: dict[str, SourceCard] = {}
         sent_at: dict[str, float] = {}
         while True:

@@ -97,6 +97,7 @@ async def follow_log(
     try:
         async for event in _opening(subscription, backfill, after, line_filter):
             yield event
+        subscription.release_file()
         while True:
             delivery = await subscription.next()
             if delivery.skipped:

@@ -276,13 +276,21 @@ class Subscription:
         finally:
             os.close(fd)
 
+    def release_file(self) -> None:
+        """Close this subscription's descriptor once the backfill or resume has been read.
+
+        Live lines come from the queue; holding a descriptor per client for
+        the rest of a long stream would cost one per connection for nothing.
+        """
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
     def close(self) -> None:
         if self.closed:
             return
         self.closed = True
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        self.release_file()
         self.tailer.unsubscribe(self)
 
 

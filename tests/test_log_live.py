@@ -279,33 +279,61 @@ def test_a_client_that_stops_reading_while_the_log_writes_fast_keeps_server_memo
         sock.close()
 
 
+def open_streams(server: LiveServer, cookie: str, count: int) -> list[socket.socket]:
+    """``count`` SSE connections, each read until its first ``lines`` event."""
+    socks = []
+    for _ in range(count):
+        sock = socket.create_connection((server.host, server.port), timeout=READ_TIMEOUT)
+        sock.sendall(
+            f"GET /streams/logs/test/?backfill=0 HTTP/1.1\r\nHost: {server.host}\r\n"
+            f"Cookie: {cookie}\r\n\r\n".encode()
+        )
+        socks.append(sock)
+    for sock in socks:
+        received = b""
+        while b"event: lines" not in received:
+            received += sock.recv(65536)
+    return socks
+
+
+def descriptors_of(pid: int, path: Path) -> int:
+    count = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            count += os.readlink(f"/proc/{pid}/fd/{fd}") == str(path)
+        except OSError:
+            continue  # closed meanwhile
+    return count
+
+
+def test_open_streams_hold_no_descriptor_of_the_log_each(
+    server: LiveServer, log: Path, staff_cookie: str
+):
+    clients = open_streams(server, staff_cookie, 1)
+    try:
+        one = descriptors_of(server.pid, log)
+        clients += open_streams(server, staff_cookie, 40)
+        many = descriptors_of(server.pid, log)
+    finally:
+        for sock in clients:
+            sock.close()
+    # The shared tailer's own (its reader and its position); none per client.
+    assert 1 <= one <= 2
+    assert many == one
+
+
 def test_idle_cpu_does_not_grow_with_the_number_of_clients(
     server: LiveServer, log: Path, staff_cookie: str
 ):
-    def open_clients(count: int) -> list[socket.socket]:
-        socks = []
-        for _ in range(count):
-            sock = socket.create_connection((server.host, server.port), timeout=READ_TIMEOUT)
-            sock.sendall(
-                f"GET /streams/logs/test/?backfill=0 HTTP/1.1\r\nHost: {server.host}\r\n"
-                f"Cookie: {staff_cookie}\r\n\r\n".encode()
-            )
-            socks.append(sock)
-        for sock in socks:
-            received = b""
-            while b"event: lines" not in received:
-                received += sock.recv(65536)
-        return socks
-
     def idle_cpu(seconds: float = 1.5) -> float:
         start_cpu, start = cpu_seconds(server.pid), time.monotonic()
         time.sleep(seconds)  # measuring a window of idleness, not synchronising
         return (cpu_seconds(server.pid) - start_cpu) / (time.monotonic() - start)
 
-    clients = open_clients(1)
+    clients = open_streams(server, staff_cookie, 1)
     try:
         one = idle_cpu()
-        clients += open_clients(200)
+        clients += open_streams(server, staff_cookie, 200)
         many = idle_cpu()
     finally:
         for sock in clients:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from asgiref.sync import sync_to_async
+from django.db import connections
 from django.http import Http404, HttpRequest, HttpResponseBadRequest
 from django.http.response import HttpResponseBase
 from django.urls import NoReverseMatch, reverse
@@ -23,6 +25,16 @@ from streams.log_forms import LogStreamForm
 from streams.log_overview import overview_events
 from streams.log_stream import follow_log
 from streams.responses import EventStreamResponse, TextStreamResponse
+
+
+async def release_database() -> None:
+    """Close this request's database connection before a long stream starts.
+
+    ``stream_staff_required`` read the session and user in the request's
+    thread; Django would keep that connection open until the response ends,
+    i.e. for the whole stream. Nothing after this point touches the database.
+    """
+    await sync_to_async(connections.close_all)()
 
 
 def source_path(name: str) -> Path:
@@ -43,6 +55,7 @@ async def log_stream(request: HttpRequest, name: str) -> HttpResponseBase:
     events = follow_log(
         path, backfill=query.backfill, after=query.after, line_filter=query.line_filter
     )
+    await release_database()
     return EventStreamResponse(sse_events(events, query.fmt))
 
 
@@ -57,6 +70,7 @@ async def log_text_stream(request: HttpRequest, name: str) -> HttpResponseBase:
     events = follow_log(
         path, backfill=query.backfill, after=query.after, line_filter=query.line_filter
     )
+    await release_database()
     return TextStreamResponse(text_chunks(events))
 
 
@@ -72,4 +86,5 @@ def page_url(name: str) -> str:
 async def overview_stream(request: HttpRequest) -> HttpResponseBase:
     sources = log_sources()
     urls = {name: page_url(name) for name in sources}
+    await release_database()
     return EventStreamResponse(overview_events(sources, urls))
