@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import pytest
+
 from streams.heartbeat import with_heartbeat
 
 
@@ -46,3 +48,31 @@ async def test_closing_the_wrapper_closes_the_producer():
     assert await anext(stream) == "beat"
     await stream.aclose()
     assert closed.is_set()
+
+
+async def test_a_producer_error_reaches_the_consumer():
+    async def producer() -> AsyncIterator[str]:
+        yield "first"
+        raise LookupError("the producer broke")
+
+    stream = with_heartbeat(producer(), 10, "beat")
+    assert await anext(stream) == "first"
+    with pytest.raises(LookupError, match="the producer broke"):
+        await anext(stream)
+
+
+async def test_it_reads_at_most_one_item_ahead_of_a_stalled_consumer():
+    produced: list[int] = []
+
+    async def producer() -> AsyncIterator[int]:
+        for n in range(100):
+            produced.append(n)
+            yield n
+
+    stream = with_heartbeat(producer(), 10, "beat")
+    assert await anext(stream) == 0
+    for _ in range(10):  # let the producer run as far as it can
+        await asyncio.sleep(0)
+    # item 1 waits in the one-slot queue, item 2 is held by the blocked put
+    assert produced == [0, 1, 2]
+    await stream.aclose()
