@@ -198,8 +198,8 @@ def test_a_client_gone_mid_stream_frees_its_connection_and_others_are_still_serv
     assert open_fds(live.pid) > fds_before
     stalled.close(reset=True)
 
-    # The server closes its end and drops the stalled request (and the
-    # database connection its export chunk used)...
+    # The server closes its end and drops the stalled request: every file
+    # descriptor it opened (its socket, any database file) is released...
     wait_for(lambda: open_fds(live.pid) <= fds_before, 10, "the server freed the connection")
     # ...and serves everyone else in full.
     again = get(live, URL, cookie)
