@@ -165,19 +165,17 @@ class Subscription:
             if not batch.lines:
                 return
         size = len(batch.lines)
-        if self._queued_lines + size > self.limit:
-            # Overflow: drop what is queued and continue from the present.
+        if self._queue and self._queued_lines + size > self.limit:
+            # Overflow: drop what is queued and continue from the present. A
+            # batch alone is always taken: it is shared by every subscriber (and
+            # bounded by the tailer's step), so a client that keeps up never
+            # loses lines to a burst that arrives in one read.
             dropped = [b for b in self._queue if b.lines]
             self._skipped += self._queued_lines
             if dropped:
                 self._skipped_cursor = dropped[-1].cursor
             self._queue.clear()
             self._queued_lines = 0
-            if size > self.limit:
-                self._skipped += size
-                self._skipped_cursor = batch.cursor
-                self._wakeup.set()
-                return
         self._queue.append(batch)
         self._queued_lines += size
         self._wakeup.set()

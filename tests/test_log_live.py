@@ -87,6 +87,28 @@ def test_backfill_arrives_at_once_then_an_appended_line_alone(
         assert event.id == f"{log.stat().st_ino}:{log.stat().st_size}"
 
 
+def test_a_burst_is_coalesced_into_few_events_with_every_line_once(
+    server: LiveServer, log: Path, staff_cookie: str
+):
+    count = 2000
+    with sse(server, "/streams/logs/test/?backfill=0&format=json", staff_cookie) as events:
+        next(events)
+        with log.open("a") as f:
+            for i in range(count):
+                f.write(f"INFO burst {i}\n")
+                f.flush()  # one write per line, as a logging handler does
+        got: list[str] = []
+        lines_events = 0
+        for event in events:
+            if event.event == "lines":
+                lines_events += 1
+                got += json_lines(event)
+            if len(got) >= count:
+                break
+    assert got == [f"INFO burst {i}" for i in range(count)]
+    assert lines_events < count / 4, f"{lines_events} events for {count} lines"
+
+
 def test_html_fragments_by_default(server: LiveServer, log: Path, staff_cookie: str):
     with sse(server, "/streams/logs/test/?backfill=1", staff_cookie) as events:
         first = next(events)

@@ -179,6 +179,19 @@ async def test_overflow_gives_skipped_then_the_present(log: Path):
         await tailer.wait_closed()
 
 
+async def test_a_burst_read_at_once_reaches_a_client_that_keeps_up_whole(log: Path):
+    log.write_text("")
+    tailer = Tailer(log, queue_limit=5)
+    sub = tailer.subscribe()
+    try:
+        append(log, "".join(f"burst {i}\n" for i in range(50)))  # one read, 10x the queue
+        texts = await texts_until(sub, 50)
+        assert texts == [f"burst {i}" for i in range(50)]
+    finally:
+        sub.close()
+        await tailer.wait_closed()
+
+
 async def test_one_tailer_per_file_stopped_with_its_last_subscriber(log: Path):
     log.write_text("x\n")
     first = get_tailer(log)
@@ -287,13 +300,20 @@ async def test_the_producer_reports_skipped_lines(log: Path):
         (tailer,) = [t for t in active_tailers() if t.path == log]
         (sub,) = tailer._subscribers
         sub.limit = 2
-        append(log, "a\nb\nc\n")  # three lines: more than the queue holds
+        append(log, "a\nb\n")
         async with asyncio.timeout(WAIT):
-            while not sub.pending() or tailer.position.offset < 6:
+            while sub.queued_lines < 2:
+                await asyncio.sleep(0.01)
+        append(log, "c\nd\ne\n")  # more than the queue holds: a and b are dropped
+        async with asyncio.timeout(WAIT):
+            while tailer.position.offset < 10:
                 await asyncio.sleep(0.01)
         skipped = await anext(events)
         assert isinstance(skipped, SkippedEvent)
-        assert skipped.count == 3
+        assert skipped.count == 2
+        present = await anext(events)
+        assert isinstance(present, LinesEvent)
+        assert [line.text for line in present.lines] == ["c", "d", "e"]
     finally:
         await events.aclose()
 
