@@ -61,6 +61,8 @@ STEP_BYTES: Final = 1024 * 1024
 MAX_LINE_BYTES: Final = 1024 * 1024
 #: Steps with at most this much new data read on the event loop, not in a thread.
 INLINE_READ_BYTES: Final = 64 * 1024
+#: How far back from its start a backfill looks for its lines.
+MAX_BACKFILL_BYTES: Final = 8 * 1024 * 1024
 #: Lines per batch read from the file for a backfill or a resume.
 RANGE_BATCH_LINES: Final = 1000
 #: Poll interval while inotify watches the file's directory (a safety net) and without it.
@@ -304,25 +306,29 @@ async def _no_lines() -> AsyncIterator[list[LogLine]]:
 
 
 def _find_backfill_start(fd: int, end: int, count: int) -> int:
-    """The offset of the first of the last ``count`` lines ending at or before ``end``."""
+    """The offset of the first of the last ``count`` lines ending at or before ``end``.
+
+    Looks back at most ``MAX_BACKFILL_BYTES``: a file of huge lines gives fewer
+    lines rather than a read of unbounded size.
+    """
+    floor = max(0, end - MAX_BACKFILL_BYTES)
     newlines = 0
+    start = end
     position = end
-    # ``end`` is just after a line break; that break ends the last line, not a new one.
-    while position > 0:
-        size = min(READ_CHUNK, position)
+    while position > floor:
+        size = min(READ_CHUNK, position - floor)
         block = os.pread(fd, size, position - size)
         index = len(block)
-        while True:
-            index = block.rfind(b"\n", 0, index)
-            if index < 0:
-                break
+        while (index := block.rfind(b"\n", 0, index)) >= 0:
             absolute = position - size + index
+            # ``end`` is just after a line break: that one ends the last line.
             if absolute < end - 1:
                 newlines += 1
+                start = absolute + 1
                 if newlines == count:
-                    return absolute + 1
+                    return start
         position -= size
-    return 0
+    return 0 if floor == 0 else start
 
 
 async def _read_range(fd: int, inode: int, begin: int, end: int) -> AsyncIterator[list[LogLine]]:
@@ -386,10 +392,12 @@ class _FileState:
         if fd is None:
             return
         size = os.fstat(fd).st_size
-        start = 0
+        floor = max(0, size - MAX_LINE_BYTES)
+        # Without a line break in the last MAX_LINE_BYTES, start at the end.
+        start = 0 if floor == 0 else size
         position = size
-        while position > 0:
-            block_size = min(READ_CHUNK, position)
+        while position > floor:
+            block_size = min(READ_CHUNK, position - floor)
             block = os.pread(fd, block_size, position - block_size)
             index = block.rfind(b"\n")
             if index >= 0:

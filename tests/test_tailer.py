@@ -242,6 +242,36 @@ async def test_backfill_then_live_without_gap_or_duplicate(log: Path):
     assert all(t.path != log for t in active_tailers())
 
 
+def test_backfill_start_counts_lines_back_from_the_end(tmp_path: Path):
+    from streams import tailer
+
+    path = tmp_path / "b.log"
+    path.write_bytes(b"one\ntwo\nthree\n")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        assert tailer._find_backfill_start(fd, 14, 1) == 8
+        assert tailer._find_backfill_start(fd, 14, 2) == 4
+        assert tailer._find_backfill_start(fd, 14, 3) == 0
+        assert tailer._find_backfill_start(fd, 14, 10) == 0
+        assert tailer._find_backfill_start(fd, 8, 1) == 4
+    finally:
+        os.close(fd)
+
+
+def test_backfill_looks_back_a_bounded_number_of_bytes(tmp_path: Path, monkeypatch):
+    from streams import tailer
+
+    monkeypatch.setattr(tailer, "MAX_BACKFILL_BYTES", 10)
+    path = tmp_path / "b.log"
+    path.write_bytes(b"a long first line\nx\ny\n")  # 18 + 2 + 2 bytes
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        # Asked for 3 lines; only the lines starting within the last 10 bytes come.
+        assert tailer._find_backfill_start(fd, 22, 3) == 18
+    finally:
+        os.close(fd)
+
+
 async def test_backfill_zero_and_an_empty_file_still_give_a_cursor(log: Path):
     log.write_text("a\nb\n")
     events = follow_log(log, backfill=0)
