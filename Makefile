@@ -25,6 +25,8 @@ test: venv
 	$(PY) -m mypy .
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest
+	@# The scale-out configuration: the same export, job and stream tests on PostgreSQL + Redis.
+	$(PY) scripts/with_services.py -- $(PY) -m pytest -m services
 
 lint: venv
 	$(PY) -m ruff check --fix .

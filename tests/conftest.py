@@ -14,6 +14,24 @@ from tests.live import LiveServer, run_server
 
 pytest_plugins = ["tests.browser"]
 
+# Run a second time by ``make test`` against a private PostgreSQL and Redis
+# (``scripts/with_services.py``): everything that touches the database across
+# processes or the channel layer. Marked here, in one place, by module.
+SCALE_OUT_MODULES = {
+    "test_exports_view",
+    "test_exports_live",
+    "test_jobs",
+    "test_jobs_live",
+    "test_stream_connections",
+    "test_scale_out",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.stem in SCALE_OUT_MODULES:
+            item.add_marker(pytest.mark.services)
+
 
 @pytest.fixture
 def staff_user(django_user_model: type[User]) -> User:
