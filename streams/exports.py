@@ -43,8 +43,9 @@ from channels.db import database_sync_to_async
 from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db import models
+from django.db.models.sql.constants import MULTI
 
-from streams import conf, csv_rows, ndjson
+from streams import conf, csv_rows, db_values, ndjson
 
 ExportFormat = Literal["ndjson", "csv"]
 EXPORT_FORMATS: tuple[ExportFormat, ...] = get_args(ExportFormat)
@@ -166,6 +167,7 @@ class _Encoder:
     def __init__(self, model: type[models.Model], fields: Sequence[str], fmt: ExportFormat):
         if fmt not in EXPORT_FORMATS:
             raise ValueError(f"unknown export format {fmt!r}; use one of {EXPORT_FORMATS}")
+        self.model = model
         self.fields = tuple(fields)
         self.fmt = fmt
         self.model_label = model._meta.label_lower
@@ -180,34 +182,63 @@ class _Encoder:
         return csv_rows.encode_header(self.fields) if self.fmt == "csv" else b""
 
     def rows(self, rows: Sequence[Sequence[Any]]) -> bytes:
+        """Encode converted rows (tuples in ``fields`` order): the plain way."""
         if self.fmt == "csv":
             return csv_rows.encode_rows(self.cells, rows)
         return ndjson.encode_rows(self.fields, rows)
+
+    def raw_rows(self, convert: db_values.RowsFunction, fetched: Sequence[Sequence[Any]]) -> bytes:
+        """Encode raw rows (pk first) through ``convert`` from ``rows_function``."""
+        if self.fmt == "csv":
+            return csv_rows.encode_rows(self.cells, convert(fetched))
+        return ndjson.encode_dicts(convert(fetched))
+
+    def rows_function(self, plan: db_values.ColumnPlan) -> db_values.RowsFunction:
+        return db_values.compile_rows(
+            plan.converters, self.fields if self.fmt == "ndjson" else None
+        )
 
 
 def _fetch_chunk(
     queryset: models.QuerySet[Any], encoder: _Encoder, after: int | None, chunk_size: int
 ) -> ExportChunk:
-    """One short keyset query and its encoding: the unit of work of every export."""
+    """One short keyset query and its encoding: the unit of work of every export.
+
+    The ORM builds and runs the query (filters, ``after``, order, fields), but
+    the rows skip Django's per-value converters: ``streams.db_values`` gives
+    each column a converter that yields the same bytes for a fraction of the
+    cost (or Django's own converters where it cannot prove that).
+    """
     if after is not None:
         queryset = queryset.filter(pk__gt=after)
-    # values_list is fine here: this runs in a sync context (see the bench finding
-    # about values_list().aiterator() only).
-    fetched = list(queryset.order_by("pk").values_list("pk", *encoder.fields)[:chunk_size])
+    compiler = queryset.query.get_compiler(using=queryset.db)
+    plan = db_values.plan_columns(compiler, queryset.model, ("pk", *encoder.fields))
+    query = queryset.order_by("pk").values_list(*plan.select)[:chunk_size].query
+    # A list of fetchmany() batches of raw rows; this runs in a sync context.
+    batches = query.get_compiler(using=queryset.db).execute_sql(MULTI, chunk_size=chunk_size)
+    fetched = [row for batch in batches for row in batch]
     if not fetched:
         return ExportChunk(data=b"", rows=0, last_pk=after)
+    convert = encoder.rows_function(plan)
     try:
-        data = encoder.rows([row[1:] for row in fetched])
+        data = encoder.raw_rows(convert, fetched)
     except (TypeError, ValueError) as error:
-        raise ExportEncodingError(_failing_row(encoder, fetched, error)) from error
-    return ExportChunk(data=data, rows=len(fetched), last_pk=fetched[-1][0])
+        raise ExportEncodingError(_failing_row(encoder, convert, fetched, error)) from error
+    pk_converter = plan.converters[0]
+    last_pk = fetched[-1][0] if pk_converter is None else pk_converter(fetched[-1][0])
+    return ExportChunk(data=data, rows=len(fetched), last_pk=last_pk)
 
 
-def _failing_row(encoder: _Encoder, fetched: Sequence[Sequence[Any]], error: Exception) -> str:
+def _failing_row(
+    encoder: _Encoder,
+    convert: db_values.RowsFunction,
+    fetched: Sequence[Sequence[Any]],
+    error: Exception,
+) -> str:
     """Which row of a chunk failed to encode (found again row by row: failures are rare)."""
     for row in fetched:
         try:
-            encoder.rows([row[1:]])
+            encoder.raw_rows(convert, [row])
         except (TypeError, ValueError) as row_error:
             return f"{encoder.model_label} pk={row[0]} cannot be encoded: {row_error}"
     return f"a {encoder.model_label} chunk cannot be encoded: {error}"

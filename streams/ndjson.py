@@ -32,3 +32,9 @@ def encode_rows(fields: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
     return b"".join(
         dumps(dict(zip(fields, row, strict=True)), default=default, option=OPTIONS) for row in rows
     )
+
+
+def encode_dicts(records: Iterable[dict[str, Any]]) -> bytes:
+    """Encode ready-made records (dicts in field order): what ``encode_rows`` does per row."""
+    dumps = orjson.dumps
+    return b"".join([dumps(record, default=default, option=OPTIONS) for record in records])
