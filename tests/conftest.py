@@ -18,6 +18,7 @@ pytest_plugins = ["tests.browser"]
 # (``scripts/with_services.py``): everything that touches the database across
 # processes or the channel layer. Marked here, in one place, by module.
 SCALE_OUT_MODULES = {
+    "test_export_fast_path",
     "test_exports_view",
     "test_exports_live",
     "test_jobs",
