@@ -7,7 +7,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import random
 import time
 from pathlib import Path
 
@@ -147,6 +149,48 @@ async def test_rotation_loses_and_repeats_nothing(log: Path):
         texts = await texts_until(sub, 5)
         assert texts == ["old 1", "old 2 (after rename)", "old 3 unfinished", "new 1", "new 2"]
         assert tailer.position.inode == log.stat().st_ino
+    finally:
+        sub.close()
+        await tailer.wait_closed()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_random_writes_split_mid_line_and_rotations_lose_and_repeat_nothing(
+    log: Path, seed: int
+):
+    rng = random.Random(seed)
+    log.write_text("")
+    tailer = Tailer(log, queue_limit=100_000)
+    sub = tailer.subscribe()
+    expected: list[str] = []
+    received: list[str] = []
+    try:
+        pending = ""
+        for round_ in range(4):
+            for i in range(rng.randint(20, 60)):
+                pending += f"round {round_} line {i} " + "x" * rng.randint(0, 300) + "\n"
+                expected.append(pending.splitlines()[-1])
+                # Write an arbitrary prefix: lines often end up split across writes.
+                cut = rng.randint(0, len(pending))
+                append(log, pending[:cut])
+                pending = pending[cut:]
+            append(log, pending)
+            pending = ""
+            # Rotate, the way a logging handler does: rename, then a new file.
+            # (Once the tailer has caught up: like tail -F, it cannot see a file
+            # that was created and rotated away between two of its reads.)
+            current = Cursor(log.stat().st_ino, log.stat().st_size)
+            async with asyncio.timeout(WAIT):
+                while tailer.position != current:
+                    await asyncio.sleep(0.01)
+            log.rename(log.with_name(f"app.log.{round_}"))
+            log.write_text("")
+        with contextlib.suppress(TimeoutError):  # then the comparison shows what is missing
+            async with asyncio.timeout(WAIT):
+                while len(received) < len(expected):
+                    delivery = await sub.next()
+                    received += [line.text for b in delivery.batches for line in b.lines]
+        assert received == expected
     finally:
         sub.close()
         await tailer.wait_closed()
