@@ -347,6 +347,28 @@ async def test_resume_after_a_cursor_gives_exactly_the_missed_lines(log: Path):
         await resumed.aclose()
 
 
+async def test_resume_from_a_cursor_ahead_of_the_tailer_skips_what_the_client_has(log: Path):
+    # E.g. the client's last server process had read further than this one has.
+    log.write_text("a\nb\n")
+    keeper = get_tailer(log).subscribe()  # the tailer starts at the end: offset 4
+    try:
+        append(log, "c\n")  # not read by the tailer yet (no await since)
+        ahead = Cursor(log.stat().st_ino, 6)
+        events = follow_log(log, after=ahead)
+        try:
+            opening = await anext(events)
+            assert isinstance(opening, LinesEvent)
+            assert opening.lines == ()
+            assert opening.cursor == ahead
+            append(log, "d\n")
+            got = await collect_until(events, lambda g: len(lines_of(g)) >= 1)
+            assert lines_of(got) == ["d"]
+        finally:
+            await events.aclose()
+    finally:
+        keeper.close()
+
+
 async def test_resume_after_a_rotated_away_cursor_restarts_with_a_notice(log: Path):
     log.write_text("old\n")
     gone = Cursor(log.stat().st_ino, 4)
