@@ -332,29 +332,51 @@ def _find_backfill_start(fd: int, end: int, count: int) -> int:
 
 
 async def _read_range(fd: int, inode: int, begin: int, end: int) -> AsyncIterator[list[LogLine]]:
-    """Complete lines in ``[begin, end)`` of ``fd``, parsed, in batches of bounded size."""
-    parser = LineParser()
-    position = begin
-    rest = b""
-    while position < end:
-        chunk = await asyncio.to_thread(os.pread, fd, min(READ_CHUNK, end - position), position)
-        if not chunk:
-            break
-        base = position - len(rest)
-        data = rest + chunk
-        position += len(chunk)
-        pieces = data.split(b"\n")
-        rest = pieces.pop()
-        lines: list[LogLine] = []
-        offset = base
-        for piece in pieces:
-            offset += len(piece) + 1
-            lines.append(parser.parse(_decode(piece), Cursor(inode, offset)))
-            if len(lines) >= RANGE_BATCH_LINES:
-                yield lines
-                lines = []
+    """Complete lines in ``[begin, end)`` of ``fd``, parsed, in batches of bounded size.
+
+    Reading and parsing happen in a worker thread, a chunk at a time, so a
+    client's backfill or resume does not hold up the event loop.
+    """
+    reader = _RangeReader(fd, inode, begin, end)
+    while True:
+        lines = await asyncio.to_thread(reader.read)
+        if lines is None:
+            return
         if lines:
             yield lines
+
+
+class _RangeReader:
+    """The state of one ``_read_range``: its position, the unfinished line, the parser."""
+
+    def __init__(self, fd: int, inode: int, begin: int, end: int) -> None:
+        self.fd = fd
+        self.inode = inode
+        self.position = begin
+        self.end = end
+        self.rest = b""
+        self.parser = LineParser()
+        self.pending: list[LogLine] = []
+
+    def read(self) -> list[LogLine] | None:
+        """Up to ``RANGE_BATCH_LINES`` lines; ``None`` at the end of the range."""
+        while len(self.pending) < RANGE_BATCH_LINES and self.position < self.end:
+            chunk = os.pread(self.fd, min(READ_CHUNK, self.end - self.position), self.position)
+            if not chunk:
+                self.end = self.position
+                break
+            offset = self.position - len(self.rest)
+            self.position += len(chunk)
+            pieces = (self.rest + chunk).split(b"\n")
+            self.rest = pieces.pop()
+            for piece in pieces:
+                offset += len(piece) + 1
+                self.pending.append(self.parser.parse(_decode(piece), Cursor(self.inode, offset)))
+        if not self.pending:
+            return None
+        lines = self.pending[:RANGE_BATCH_LINES]
+        del self.pending[:RANGE_BATCH_LINES]
+        return lines
 
 
 def _decode(raw: bytes) -> str:

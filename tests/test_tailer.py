@@ -347,6 +347,26 @@ async def test_resume_after_a_cursor_gives_exactly_the_missed_lines(log: Path):
         await resumed.aclose()
 
 
+async def test_a_long_resume_comes_in_bounded_events_with_every_line_once(log: Path):
+    texts = [f"INFO line {i} " + "y" * 300 for i in range(2500)]  # ~790 KB: several reads
+    log.write_text("".join(t + "\n" for t in texts))
+    after = Cursor(log.stat().st_ino, sum(len(t) + 1 for t in texts[:100]))
+    events = follow_log(log, after=after)
+    try:
+        got: list[str] = []
+        async with asyncio.timeout(WAIT):
+            while True:
+                event = await anext(events)
+                assert isinstance(event, LinesEvent)
+                assert len(event.lines) <= 2 * 1000
+                got += [line.text for line in event.lines]
+                if event.cursor.offset == log.stat().st_size:
+                    break
+        assert got == texts[100:]
+    finally:
+        await events.aclose()
+
+
 async def test_resume_from_a_cursor_ahead_of_the_tailer_skips_what_the_client_has(log: Path):
     # E.g. the client's last server process had read further than this one has.
     log.write_text("a\nb\n")
