@@ -168,6 +168,25 @@ def machine() -> dict[str, Any]:
     }
 
 
+def source_state() -> str:
+    """The commit measured, and the files that differed from it (the tree is shared)."""
+    head = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--short", "--untracked-files=no"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout.split("\n")
+    changed = [line[3:] for line in dirty if line.strip()]
+    if not head:
+        return "not a git checkout"
+    return f"commit {head}" + (
+        f", with uncommitted changes to {', '.join(changed)}" if changed else ", clean"
+    )
+
+
 def versions(py: str) -> str:
     code = (
         "import importlib.metadata as m\n"
@@ -549,6 +568,8 @@ def report(
         "",
         "Project venv: " + vers.replace("\n", ", ") + ".",
         "",
+        f"Source measured: {info.get('source', 'not recorded')}.",
+        "",
         "Commands (from the project root):",
         "",
         "```sh",
@@ -668,6 +689,8 @@ def main() -> int:
     info = machine()
     info_path.write_text(json.dumps(info, indent=1))
     vers = versions(py)
+    info["source"] = source_state()
+    info_path.write_text(json.dumps(info, indent=1))
     log(f"results in {out_dir}")
     session = prepare_db(py, SEED_ROWS)
     work = Path(tempfile.mkdtemp(prefix="streamboard-bench-"))
