@@ -60,6 +60,28 @@ _MAX_FAST_DECIMAL_PLACES = 6
 # SQLite keeps 15 significant digits (Django rounds floats to 15 digits).
 _SQLITE_DIGITS = 15
 
+# Inline expressions (see ColumnPlan.inline) and the names they use.
+_INLINE_NAMES: dict[str, Any] = {
+    "_bool": _BOOLS.get,
+    "_float": float,
+    "_format": format,
+    "_date": datetime.date.fromisoformat,
+    "_datetime": datetime.datetime.fromisoformat,
+    "_loads": orjson.loads,
+    "_long_digits": _LONG_DIGITS,
+    "_hex32": _HEX32,
+}
+# A naive text plus "+00:00" parses as make_aware(UTC) would give; text that
+# already has an offset, or None, fails to parse. A date alone parses with the
+# offset ignored (naive): that goes to the converter.
+_UTC_DATETIME_INLINE = '$t if ($t := _datetime($v + "+00:00")).tzinfo is not None else $c($v)'
+# None or invalid JSON raises; long digit runs go to the converter.
+_JSON_INLINE = "_loads($v) if _long_digits($v) is None else $c($v)"
+# None raises; anything but 32 lowercase hex digits goes to the converter.
+_UUID_INLINE = (
+    'f"{$v[:8]}-{$v[8:12]}-{$v[12:16]}-{$v[16:20]}-{$v[20:]}" if _hex32($v) is not None else $c($v)'
+)
+
 
 @dataclass(frozen=True, slots=True)
 class ColumnPlan:
@@ -76,6 +98,10 @@ class ColumnPlan:
 
     select: tuple[str | Cast, ...]
     converters: tuple[Convert | None, ...]
+    # Per position, an expression to write in place of the converter call when
+    # it is provably the same whenever it does not raise ("$v": the value,
+    # "$c": the converter, "$t": a temporary). See ``compile_rows``.
+    inline: tuple[str | None, ...]
 
 
 def plan_columns(
@@ -86,6 +112,7 @@ def plan_columns(
     alias = model._meta.db_table
     select: list[str | Cast] = []
     found: list[Convert | None] = []
+    inline: list[str | None] = []
     for name in names:
         field = model._meta.pk if name == "pk" else model._meta.get_field(name)
         assert isinstance(field, models.Field)
@@ -94,18 +121,20 @@ def plan_columns(
         if not converters:
             select.append(name)
             found.append(None)
+            inline.append(None)
             continue
         convs, expression = converters[0]
         read_text = _sqlite_text_parser(connection, field)
         if read_text is not None:
             slow = _django(connection, convs, expression, read_text)
             select.append(Cast(name, output_field=models.TextField()))
-            found.append(_fast(connection, convs, expression, slow) or slow)
-            continue
-        slow = _django(connection, convs, expression)
-        select.append(name)
-        found.append(_fast(connection, convs, expression, slow) or slow)
-    return ColumnPlan(select=tuple(select), converters=tuple(found))
+        else:
+            slow = _django(connection, convs, expression)
+            select.append(name)
+        fast, expr = _fast(connection, convs, expression, slow) or (slow, None)
+        found.append(fast)
+        inline.append(expr)
+    return ColumnPlan(select=tuple(select), converters=tuple(found), inline=tuple(inline))
 
 
 def _sqlite_text_parser(
@@ -131,7 +160,9 @@ RowsFunction = Callable[[Sequence[Sequence[Any]]], list[Any]]
 
 
 def compile_rows(
-    converters: Sequence[Convert | None], names: Sequence[str] | None = None
+    converters: Sequence[Convert | None],
+    names: Sequence[str] | None = None,
+    inline: Sequence[str | None] | None = None,
 ) -> RowsFunction:
     """A function from raw rows to converted rows, without the first column (the pk).
 
@@ -140,19 +171,32 @@ def compile_rows(
     written out (``{"uuid": c1(v1), "status": v4, ...}``), because the
     generic way (``dict(zip(names, map(...)))`` per row, or columns
     transposed and back) cost about as much as the conversions themselves.
-    Only converter positions and ``repr`` of the names enter the source.
+    Only converter positions, ``repr`` of the names and this module's
+    ``inline`` expressions enter the source.
+
+    With ``inline`` (``ColumnPlan.inline``), the common case of some columns
+    is written as an expression of C calls instead of a converter call. Such
+    an expression raises ``TypeError`` or ``ValueError`` on any value it does
+    not convert exactly as the converter would; the caller then converts the
+    chunk again without ``inline``.
     """
     width = len(converters)
     if width < 2:
         raise ValueError("rows need the pk and at least one column")
     if names is not None and len(names) != width - 1:
         raise ValueError("one name per column after the pk")
-    namespace: dict[str, Any] = {"_bool": _BOOLS.get}
+    namespace: dict[str, Any] = dict(_INLINE_NAMES)
     values = []
     for pos in range(1, width):
         convert = converters[pos]
+        expr = inline[pos] if inline is not None else None
         if convert is None:
             values.append(f"v{pos}")
+        elif expr is not None:
+            namespace[f"c{pos}"] = convert
+            for token, name in (("$v", f"v{pos}"), ("$c", f"c{pos}"), ("$t", f"t{pos}")):
+                expr = expr.replace(token, name)
+            values.append(f"({expr})")
         elif convert is _sqlite_bool:
             values.append(f"_bool(v{pos}, v{pos})")
         else:
@@ -195,7 +239,8 @@ def _django(
 
 def _fast(
     connection: BaseDatabaseWrapper, convs: list[Callable[..., Any]], expression: Any, slow: Convert
-) -> Convert | None:
+) -> tuple[Convert, str | None] | None:
+    """A fast converter for the column and its inline expression, or ``None``."""
     if not isinstance(expression, Col) or len(convs) != 1:
         return None
     field = expression.output_field
@@ -203,22 +248,30 @@ def _fast(
     if isinstance(field, models.JSONField) and kind is models.JSONField:
         if connection.vendor not in ("sqlite", "postgresql") or field.decoder is not None:
             return None
-        return _json(slow)
+        return _json(slow), _JSON_INLINE
     if connection.vendor != "sqlite":
         return None
     if isinstance(field, models.DecimalField) and kind is models.DecimalField:
         places, digits = field.decimal_places, field.max_digits
         if places is None or digits is None or not 0 <= places <= _MAX_FAST_DECIMAL_PLACES:
             return None
-        return _sqlite_decimal(places, digits, slow)
+        bound = 10.0 ** (min(digits, _SQLITE_DIGITS) - places)
+        # As the converter's float case (an int in range formats the same way).
+        # None or a string raises on the comparison.
+        inline = (
+            f"$t if -{bound!r} < $v < {bound!r} and _float($t := _format($v, '.{places}f')) == $v"
+            " else $c($v)"
+        )
+        return _sqlite_decimal(places, digits, slow), inline
     if kind is models.DateTimeField:
-        return _sqlite_datetime(connection.timezone if settings.USE_TZ else None, slow)
+        tz = connection.timezone if settings.USE_TZ else None
+        return _sqlite_datetime(tz, slow), _UTC_DATETIME_INLINE if tz is datetime.UTC else None
     if kind is models.DateField:
-        return _sqlite_date(slow)
+        return _sqlite_date(slow), "_date($v)"
     if kind is models.UUIDField:
-        return _sqlite_uuid(slow)
+        return _sqlite_uuid(slow), _UUID_INLINE
     if kind is models.BooleanField:
-        return _sqlite_bool
+        return _sqlite_bool, "_bool($v, $v)"
     return None
 
 

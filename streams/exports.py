@@ -43,6 +43,7 @@ from channels.db import database_sync_to_async
 from django.apps import apps
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.db import models
+from django.db.models.sql.compiler import SQLCompiler
 from django.db.models.sql.constants import MULTI
 
 from streams import conf, csv_rows, db_values, ndjson
@@ -171,6 +172,7 @@ class _Encoder:
         self.fields = tuple(fields)
         self.fmt = fmt
         self.model_label = model._meta.label_lower
+        self._plans: dict[tuple[str, str], _Plan] = {}
         self.cells: list[csv_rows.Cell] = [
             csv_rows.json_cell
             if isinstance(model._meta.get_field(name), models.JSONField)
@@ -188,15 +190,37 @@ class _Encoder:
         return ndjson.encode_rows(self.fields, rows)
 
     def raw_rows(self, convert: db_values.RowsFunction, fetched: Sequence[Sequence[Any]]) -> bytes:
-        """Encode raw rows (pk first) through ``convert`` from ``rows_function``."""
+        """Encode raw rows (pk first) through ``convert`` (see ``_Plan``)."""
         if self.fmt == "csv":
             return csv_rows.encode_rows(self.cells, convert(fetched))
         return ndjson.encode_dicts(convert(fetched))
 
-    def rows_function(self, plan: db_values.ColumnPlan) -> db_values.RowsFunction:
-        return db_values.compile_rows(
-            plan.converters, self.fields if self.fmt == "ndjson" else None
-        )
+    def plan(self, compiler: SQLCompiler) -> _Plan:
+        """The column plan for this export on ``compiler``'s database, made once."""
+        key = (compiler.connection.alias, compiler.connection.vendor)
+        plan = self._plans.get(key)
+        if plan is None:
+            columns = db_values.plan_columns(compiler, self.model, ("pk", *self.fields))
+            names = self.fields if self.fmt == "ndjson" else None
+            plan = self._plans[key] = _Plan(
+                columns=columns,
+                optimistic=db_values.compile_rows(columns.converters, names, columns.inline),
+                safe=db_values.compile_rows(columns.converters, names),
+            )
+        return plan
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What an export selects and its two row converters.
+
+    ``optimistic`` writes the common case of some columns inline and raises on
+    anything else; ``safe`` is the one to use then (see ``db_values``).
+    """
+
+    columns: db_values.ColumnPlan
+    optimistic: db_values.RowsFunction
+    safe: db_values.RowsFunction
 
 
 def _fetch_chunk(
@@ -211,20 +235,22 @@ def _fetch_chunk(
     """
     if after is not None:
         queryset = queryset.filter(pk__gt=after)
-    compiler = queryset.query.get_compiler(using=queryset.db)
-    plan = db_values.plan_columns(compiler, queryset.model, ("pk", *encoder.fields))
-    query = queryset.order_by("pk").values_list(*plan.select)[:chunk_size].query
+    plan = encoder.plan(queryset.query.get_compiler(using=queryset.db))
+    query = queryset.order_by("pk").values_list(*plan.columns.select)[:chunk_size].query
     # A list of fetchmany() batches of raw rows; this runs in a sync context.
     batches = query.get_compiler(using=queryset.db).execute_sql(MULTI, chunk_size=chunk_size)
     fetched = [row for batch in batches for row in batch]
     if not fetched:
         return ExportChunk(data=b"", rows=0, last_pk=after)
-    convert = encoder.rows_function(plan)
     try:
-        data = encoder.raw_rows(convert, fetched)
-    except (TypeError, ValueError) as error:
-        raise ExportEncodingError(_failing_row(encoder, convert, fetched, error)) from error
-    pk_converter = plan.converters[0]
+        data = encoder.raw_rows(plan.optimistic, fetched)
+    except (TypeError, ValueError):
+        # A value off the common path (or one that cannot be encoded): again, safely.
+        try:
+            data = encoder.raw_rows(plan.safe, fetched)
+        except (TypeError, ValueError) as error:
+            raise ExportEncodingError(_failing_row(encoder, plan.safe, fetched, error)) from error
+    pk_converter = plan.columns.converters[0]
     last_pk = fetched[-1][0] if pk_converter is None else pk_converter(fetched[-1][0])
     return ExportChunk(data=data, rows=len(fetched), last_pk=last_pk)
 

@@ -348,3 +348,68 @@ def test_json_converter_gives_the_same_bytes_as_json_loads(value: Any, style: st
 def test_json_converter_falls_back_for_what_orjson_refuses(text: str) -> None:
     fast = db_values._json(json_slow)
     assert repr(fast(text)) == repr(json_slow(text))
+
+
+# The inline expressions (the common case written out) against their converters.
+
+raw_values = st.one_of(
+    st.none(),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.floats(),
+    st.text(max_size=40),
+    st.datetimes().map(str),
+    st.datetimes(timezones=st.just(UTC)).map(str),
+    st.datetimes().map(lambda d: d.isoformat()),
+    st.dates().map(str),
+    st.uuids().map(lambda u: u.hex),
+    st.uuids().map(lambda u: u.hex.upper()),
+    st.uuids().map(str),
+    json_values.map(json.dumps),
+    st.decimals(allow_nan=False, allow_infinity=False, places=2).map(float),
+    st.sampled_from(["2024-01-01 10:00:00Z", "2024-01-01T10", "2024-01-01+00:00", "1" * 19]),
+)
+
+
+def column_plans() -> list[tuple[str, db_values.Convert, str]]:
+    compiler = Order.objects.all().query.get_compiler(using="default")
+    names = ("pk", *order_fields())
+    plan = db_values.plan_columns(compiler, Order, names)
+    return [
+        (name, convert, expr)
+        for name, convert, expr in zip(names, plan.converters, plan.inline, strict=True)
+        if convert is not None and expr is not None
+    ]
+
+
+def test_every_converted_column_has_an_inline_expression(db: None) -> None:
+    expected = {"metadata"}
+    if connection.vendor == "sqlite":
+        expected |= {"uuid", "amount", "placed_on", "is_gift", "created_at", "updated_at"}
+    assert {name for name, _convert, _expr in column_plans()} == expected
+
+
+@settings(
+    max_examples=1500,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(values=st.lists(raw_values, min_size=1, max_size=3))
+def test_inline_expressions_convert_as_their_converter_or_raise(
+    db: None, values: list[Any]
+) -> None:
+    for name, convert, expr in column_plans():
+        optimistic = db_values.compile_rows([None, convert], None, [None, expr])
+        safe = db_values.compile_rows([None, convert], None)
+        rows = [(n, value) for n, value in enumerate(values)]
+
+        def described(rows_of: db_values.RowsFunction) -> list[tuple[str, str]] | str:
+            try:
+                return [(type(v).__name__, repr(v)) for (v,) in rows_of(rows)]  # noqa: B023
+            except (TypeError, ValueError):
+                return "raises"  # the export then converts the chunk with ``safe``
+            except Exception as error:
+                return f"fails: {type(error).__name__}"  # the export fails: so must ``safe``
+
+        fast = described(optimistic)
+        if fast != "raises":
+            assert fast == described(safe), name
