@@ -9,10 +9,9 @@ session is read by ``stream_staff_required`` before.
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from pathlib import Path
 
-from asgiref.sync import sync_to_async
-from django.db import connections
 from django.http import Http404, HttpRequest, HttpResponseBadRequest
 from django.http.response import HttpResponseBase
 from django.urls import NoReverseMatch, reverse
@@ -20,28 +19,11 @@ from django.views.decorators.http import require_GET
 
 from streams.access import stream_staff_required
 from streams.conf import log_sources
-from streams.log_encoding import sse_events, text_chunks
+from streams.log_encoding import Format, sse_events, text_chunks
 from streams.log_forms import LogStreamForm
 from streams.log_overview import overview_events
-from streams.log_stream import follow_log
+from streams.log_stream import LogEvent, follow_log
 from streams.responses import EventStreamResponse, TextStreamResponse
-
-
-async def release_database() -> None:
-    """Close this request's database connection before a long stream starts.
-
-    ``stream_staff_required`` read the session and user in the request's
-    thread; Django would keep that connection open until the response ends,
-    i.e. for the whole stream. Nothing after this point touches the database.
-    """
-    await sync_to_async(_close_connections)()
-
-
-def _close_connections() -> None:
-    for connection in connections.all(initialized_only=True):
-        # Inside an atomic block (a test's transaction) closing would break it.
-        if not connection.in_atomic_block:
-            connection.close()
 
 
 def source_path(name: str) -> Path:
@@ -51,9 +33,10 @@ def source_path(name: str) -> Path:
         raise Http404("No such log source.") from None
 
 
-@require_GET
-@stream_staff_required
-async def log_stream(request: HttpRequest, name: str) -> HttpResponseBase:
+def follow_request(
+    request: HttpRequest, name: str
+) -> tuple[AsyncGenerator[LogEvent], Format] | HttpResponseBadRequest:
+    """The producer and format a log stream request asks for, or its 400 (404: unknown source)."""
     path = source_path(name)
     form = LogStreamForm.from_request(request)
     if not form.is_valid():
@@ -62,22 +45,26 @@ async def log_stream(request: HttpRequest, name: str) -> HttpResponseBase:
     events = follow_log(
         path, backfill=query.backfill, after=query.after, line_filter=query.line_filter
     )
-    await release_database()
-    return EventStreamResponse(sse_events(events, query.fmt))
+    return events, query.fmt
+
+
+@require_GET
+@stream_staff_required
+async def log_stream(request: HttpRequest, name: str) -> HttpResponseBase:
+    followed = follow_request(request, name)
+    if isinstance(followed, HttpResponseBase):
+        return followed
+    events, fmt = followed
+    return EventStreamResponse(sse_events(events, fmt))
 
 
 @require_GET
 @stream_staff_required
 async def log_text_stream(request: HttpRequest, name: str) -> HttpResponseBase:
-    path = source_path(name)
-    form = LogStreamForm.from_request(request)
-    if not form.is_valid():
-        return HttpResponseBadRequest(form.error_text(), content_type="text/plain; charset=utf-8")
-    query = form.log_query()
-    events = follow_log(
-        path, backfill=query.backfill, after=query.after, line_filter=query.line_filter
-    )
-    await release_database()
+    followed = follow_request(request, name)
+    if isinstance(followed, HttpResponseBase):
+        return followed
+    events, _ = followed
     return TextStreamResponse(text_chunks(events))
 
 
@@ -93,5 +80,4 @@ def page_url(name: str) -> str:
 async def overview_stream(request: HttpRequest) -> HttpResponseBase:
     sources = log_sources()
     urls = {name: page_url(name) for name in sources}
-    await release_database()
     return EventStreamResponse(overview_events(sources, urls))
