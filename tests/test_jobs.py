@@ -232,7 +232,7 @@ def test_the_reaper_fails_a_running_job_without_heartbeat_and_removes_its_partia
     assert alive.status == ExportJob.Status.RUNNING
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # streams read the session in a shared thread
 def test_another_users_job_is_a_404_on_every_page_and_stream(
     superuser: User, staff_client: Client, root_client: Client
 ) -> None:
@@ -346,7 +346,7 @@ def test_the_export_job_admin_lists_jobs_read_only(superuser: User, root_client:
     assert root_client.get(f"/admin/streams/exportjob/{job.pk}/change/").status_code == 200
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # streams read the session in a shared thread
 def test_an_unknown_stream_format_is_a_400(superuser: User, root_client: Client) -> None:
     job = ExportJob.objects.create(user=superuser, model_label="dashboard.order", query={})
     for url in ("/streams/exports/?format=xml", f"/streams/exports/{job.pk}/?format=xml"):
