@@ -15,6 +15,7 @@ lifecycle lives in ``streams.responses``. Choices:
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -48,7 +49,15 @@ def _field(name: str, value: str) -> str:
     return f"{name}: {value}\n"
 
 
+@functools.lru_cache(maxsize=16)
 def encode_event(event: Event) -> bytes:
+    """One event's frame; the same event sent to many clients is framed once.
+
+    A log batch fans out to every subscriber as equal ``Event`` objects
+    sharing one ``data`` string (whose hash Python caches), so the cache
+    hit costs a hash and an identity check instead of a split and an encode
+    per client. A few recent frames are kept, bounded.
+    """
     parts: list[str] = []
     if event.id is not None:
         parts.append(_field("id", event.id))

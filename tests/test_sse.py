@@ -80,3 +80,9 @@ def test_line_breaks_and_nul_in_id_are_refused(bad):
 def test_line_breaks_in_event_name_are_refused():
     with pytest.raises(ValueError, match="event"):
         encode(Event(data="x", event="a\nb"))
+
+
+def test_an_event_fanned_out_to_many_clients_is_framed_once():
+    data = "line one\nline two"
+    frames = {id(encode(Event(data, event="lines", id="7:42"))) for _ in range(1000)}
+    assert len(frames) == 1
