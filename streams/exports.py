@@ -34,8 +34,9 @@ Design choices:
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
@@ -51,6 +52,8 @@ from streams import conf, csv_rows, db_values, ndjson
 ExportFormat = Literal["ndjson", "csv"]
 EXPORT_FORMATS: tuple[ExportFormat, ...] = get_args(ExportFormat)
 CHUNK_SIZE = 2000
+# Rows converted and encoded at a time within a chunk (bounds the Python objects alive).
+ENCODE_BATCH = 250
 
 CONTENT_TYPES: dict[ExportFormat, str] = {
     "ndjson": "application/x-ndjson",
@@ -237,22 +240,40 @@ def _fetch_chunk(
         queryset = queryset.filter(pk__gt=after)
     plan = encoder.plan(queryset.query.get_compiler(using=queryset.db))
     query = queryset.order_by("pk").values_list(*plan.columns.select)[:chunk_size].query
-    # A list of fetchmany() batches of raw rows; this runs in a sync context.
-    batches = query.get_compiler(using=queryset.db).execute_sql(MULTI, chunk_size=chunk_size)
-    fetched = [row for batch in batches for row in batch]
-    if not fetched:
-        return ExportChunk(data=b"", rows=0, last_pk=after)
+    compiler = query.get_compiler(using=queryset.db)
+    # fetchmany() batches of raw rows, each converted and encoded before the
+    # next is read (on SQLite; PostgreSQL reads the chunk at once rather than
+    # open a server-side cursor): only one small batch is ever Python objects.
+    batches = compiler.execute_sql(
+        MULTI, chunked_fetch=compiler.connection.vendor == "sqlite", chunk_size=ENCODE_BATCH
+    )
+    parts: list[bytes] = []
+    rows = 0
+    last_row: Sequence[Any] | None = None
     try:
-        data = encoder.raw_rows(plan.optimistic, fetched)
+        for batch in batches:
+            parts.append(_encode_batch(encoder, plan, batch))
+            rows += len(batch)
+            last_row = batch[-1]
+    finally:
+        if isinstance(batches, Generator):
+            batches.close()  # closes the cursor if encoding failed midway
+    if last_row is None:
+        return ExportChunk(data=b"", rows=0, last_pk=after)
+    pk_converter = plan.columns.converters[0]
+    last_pk = last_row[0] if pk_converter is None else pk_converter(last_row[0])
+    return ExportChunk(data=b"".join(parts), rows=rows, last_pk=last_pk)
+
+
+def _encode_batch(encoder: _Encoder, plan: _Plan, batch: Sequence[Sequence[Any]]) -> bytes:
+    try:
+        return encoder.raw_rows(plan.optimistic, batch)
     except (TypeError, ValueError):
         # A value off the common path (or one that cannot be encoded): again, safely.
         try:
-            data = encoder.raw_rows(plan.safe, fetched)
+            return encoder.raw_rows(plan.safe, batch)
         except (TypeError, ValueError) as error:
-            raise ExportEncodingError(_failing_row(encoder, plan.safe, fetched, error)) from error
-    pk_converter = plan.columns.converters[0]
-    last_pk = fetched[-1][0] if pk_converter is None else pk_converter(fetched[-1][0])
-    return ExportChunk(data=data, rows=len(fetched), last_pk=last_pk)
+            raise ExportEncodingError(_failing_row(encoder, plan.safe, batch, error)) from error
 
 
 def _failing_row(
@@ -326,14 +347,33 @@ async def aiter_export(
     encoder = _Encoder(queryset.model, fields, fmt)
     header = encoder.header() if after is None else b""
     fetch = database_sync_to_async(_fetch_chunk)
-    last = after
-    while True:
-        chunk = await fetch(queryset, encoder, last, chunk_size)
-        if header:
-            chunk = ExportChunk(header + chunk.data, chunk.rows, chunk.last_pk)
-            header = b""
-        if chunk.data:
-            yield chunk
-        if chunk.rows < chunk_size:
-            return
-        last = chunk.last_pk
+    # One chunk ahead: the next one is fetched and encoded in the database
+    # thread while this one is being sent (the event loop mostly waits on the
+    # socket then), so the two overlap instead of taking turns. At most two
+    # chunks exist at once, and each hop still holds its connection only for
+    # its own query.
+    pending: asyncio.Future[ExportChunk] | None = asyncio.ensure_future(
+        fetch(queryset, encoder, after, chunk_size)
+    )
+    try:
+        while pending is not None:
+            chunk = await pending
+            pending = None
+            if chunk.rows == chunk_size:
+                pending = asyncio.ensure_future(fetch(queryset, encoder, chunk.last_pk, chunk_size))
+            if header:
+                chunk = ExportChunk(header + chunk.data, chunk.rows, chunk.last_pk)
+                header = b""
+            if chunk.data:
+                yield chunk
+    finally:
+        if pending is not None:
+            # The consumer went away: drop the chunk ahead (its hop ends on its own).
+            pending.cancel()
+            pending.add_done_callback(_retrieve)
+
+
+def _retrieve(future: asyncio.Future[ExportChunk]) -> None:
+    """Mark a dropped chunk's outcome as seen (no "exception never retrieved" noise)."""
+    if not future.cancelled():
+        future.exception()
