@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Generator, Iterator, Sequence
+from collections.abc import AsyncGenerator, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
@@ -336,7 +336,7 @@ async def aiter_export(
     *,
     after: int | None = None,
     chunk_size: int = CHUNK_SIZE,
-) -> AsyncIterator[ExportChunk]:
+) -> AsyncGenerator[ExportChunk]:
     """``iter_export`` for the event loop: the same chunks, one thread hop per chunk.
 
     No database connection is held between chunks: ``database_sync_to_async``

@@ -27,8 +27,8 @@ from hypothesis import strategies as st
 
 from dashboard.models import Customer, Order
 from streams import csv_rows, db_values, ndjson
-from streams.exports import ExportFormat, get_exportable, iter_export
-from tests.demo_orders import make_awkward_orders, make_customer, make_order
+from streams.exports import ENCODE_BATCH, ExportFormat, get_exportable, iter_export
+from tests.demo_orders import make_awkward_orders, make_customer, make_order, make_orders
 
 UTC = datetime.UTC
 FORMATS: tuple[ExportFormat, ...] = ("ndjson", "csv")
@@ -413,3 +413,17 @@ def test_inline_expressions_convert_as_their_converter_or_raise(
         fast = described(optimistic)
         if fast != "raises":
             assert fast == described(safe), name
+
+
+def test_a_chunk_of_many_encoding_batches_gives_the_same_bytes(db: None) -> None:
+    orders = make_orders(2 * ENCODE_BATCH + 17)
+    make_awkward_orders()
+    if connection.vendor == "sqlite":
+        # One value off the fast path, in the second batch only.
+        set_raw(orders[ENCODE_BATCH + 3].pk, "created_at", "2024-01-01")
+    for fmt in FORMATS:
+        expected = django_export(order_fields(), fmt)
+        got = b"".join(
+            c.data for c in iter_export(Order.objects.all(), order_fields(), fmt, chunk_size=2000)
+        )
+        assert got == expected, fmt

@@ -195,3 +195,34 @@ async def test_the_async_producer_gives_the_same_chunks_as_the_sync_one(
     sync_chunks = await sync_to_async(collect)(queryset, order_fields, fmt)
     assert async_chunks == sync_chunks
     assert sum(c.rows for c in async_chunks) == 29
+
+
+async def test_the_async_producer_raises_a_bad_row_after_the_good_chunks(
+    transactional_db: None,
+) -> None:
+    def make() -> None:
+        customer = make_customer()
+        for n in range(1, 6):
+            make_order(customer, n)
+        make_order(customer, 6, metadata={"too_big": 2**70})
+
+    await sync_to_async(make)()
+    chunks = aiter_export(Order.objects.all(), ("id", "metadata"), "ndjson", chunk_size=5)
+    first = await anext(chunks)
+    assert first.rows == 5
+    with pytest.raises(ExportEncodingError, match=r"dashboard.order pk=\d+ cannot be encoded"):
+        await anext(chunks)
+
+
+async def test_closing_the_async_producer_early_leaves_the_next_export_whole(
+    transactional_db: None,
+) -> None:
+    await sync_to_async(make_orders)(50)
+    queryset = Order.objects.all()
+    chunks = aiter_export(queryset, ("id",), "ndjson", chunk_size=10)
+    first = await anext(chunks)
+    assert first.rows == 10
+    await chunks.aclose()  # the chunk being read ahead is dropped
+    again = [c async for c in aiter_export(queryset, ("id",), "ndjson", chunk_size=10)]
+    assert [c.rows for c in again] == [10, 10, 10, 10, 10]
+    assert again[0] == first
