@@ -69,7 +69,10 @@ _INLINE_NAMES: dict[str, Any] = {
     "_datetime": datetime.datetime.fromisoformat,
     "_loads": orjson.loads,
     "_long_digits": _LONG_DIGITS,
-    "_hex32": _HEX32,
+    "_uuid_parts": re.compile(
+        "([0-9a-f]{8})([0-9a-f]{4})([0-9a-f]{4})([0-9a-f]{4})([0-9a-f]{12})"
+    ).fullmatch,
+    "_dash": "-".join,
 }
 # A naive text plus "+00:00" parses as make_aware(UTC) would give; text that
 # already has an offset, or None, fails to parse. A date alone parses with the
@@ -78,9 +81,7 @@ _UTC_DATETIME_INLINE = '$t if ($t := _datetime($v + "+00:00")).tzinfo is not Non
 # None or invalid JSON raises; long digit runs go to the converter.
 _JSON_INLINE = "_loads($v) if _long_digits($v) is None else $c($v)"
 # None raises; anything but 32 lowercase hex digits goes to the converter.
-_UUID_INLINE = (
-    'f"{$v[:8]}-{$v[8:12]}-{$v[12:16]}-{$v[16:20]}-{$v[20:]}" if _hex32($v) is not None else $c($v)'
-)
+_UUID_INLINE = "_dash($t.groups()) if ($t := _uuid_parts($v)) is not None else $c($v)"
 
 
 @dataclass(frozen=True, slots=True)
