@@ -49,15 +49,29 @@ def _field(name: str, value: str) -> str:
     return f"{name}: {value}\n"
 
 
-@functools.lru_cache(maxsize=16)
+_CACHED_DATA_MAX = 64 * 1024
+
+
 def encode_event(event: Event) -> bytes:
     """One event's frame; the same event sent to many clients is framed once.
 
     A log batch fans out to every subscriber as equal ``Event`` objects
     sharing one ``data`` string (whose hash Python caches), so the cache
     hit costs a hash and an identity check instead of a split and an encode
-    per client. A few recent frames are kept, bounded.
+    per client. Only small frames are kept, a few of them (at most 1 MiB):
+    a large burst's frames are not worth holding after they are sent.
     """
+    if len(event.data) <= _CACHED_DATA_MAX:
+        return _encode_event_cached(event)
+    return _encode_event(event)
+
+
+@functools.lru_cache(maxsize=16)
+def _encode_event_cached(event: Event) -> bytes:
+    return _encode_event(event)
+
+
+def _encode_event(event: Event) -> bytes:
     parts: list[str] = []
     if event.id is not None:
         parts.append(_field("id", event.id))
