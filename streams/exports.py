@@ -49,16 +49,15 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncGenerator, Generator, Iterator, Sequence
+from collections.abc import AsyncGenerator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from channels.db import database_sync_to_async
 from django.apps import apps
-from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
-from django.db import models
+from django.core.exceptions import EmptyResultSet, FieldDoesNotExist, ImproperlyConfigured
+from django.db import connections, models
 from django.db.models.sql.compiler import SQLCompiler
-from django.db.models.sql.constants import MULTI
 
 from streams import conf, csv_rows, db_values, ndjson
 
@@ -67,6 +66,8 @@ EXPORT_FORMATS: tuple[ExportFormat, ...] = get_args(ExportFormat)
 CHUNK_SIZE = 2000
 # Rows converted and encoded at a time within a chunk (bounds the Python objects alive).
 ENCODE_BATCH = 250
+# Stands for ``after`` while a chunk's query is compiled once: no row has it as its pk.
+_AFTER_PLACEHOLDER = -(2**62) - 7919
 
 CONTENT_TYPES: dict[ExportFormat, str] = {
     "ndjson": "application/x-ndjson",
@@ -189,6 +190,7 @@ class _Encoder:
         self.fmt = fmt
         self.model_label = model._meta.label_lower
         self._plans: dict[tuple[str, str], _Plan] = {}
+        self._sql: dict[tuple[str, int], tuple[str, tuple[Any, ...], int | None]] = {}
         self.cells: list[csv_rows.Cell] = [
             csv_rows.json_cell
             if isinstance(model._meta.get_field(name), models.JSONField)
@@ -210,6 +212,42 @@ class _Encoder:
         if self.fmt == "csv":
             return csv_rows.encode_rows(self.cells, convert(fetched))
         return ndjson.encode_dicts(convert(fetched))
+
+    def chunk_sql(
+        self, queryset: models.QuerySet[Any], plan: _Plan, after: int | None, chunk_size: int
+    ) -> tuple[str, list[Any]]:
+        """The SQL and parameters of one keyset chunk, built by the ORM.
+
+        Only ``after`` changes from one chunk to the next, so the query is
+        compiled once, with a placeholder ``after`` whose parameter is then
+        swapped for each chunk (0.3 ms per chunk otherwise). When the
+        placeholder cannot be told apart from the other parameters, every
+        chunk is compiled. Raises ``EmptyResultSet`` for a query that can
+        match nothing.
+        """
+        if after is None:
+            return self._compile(queryset, plan, chunk_size)
+        key = (queryset.db, chunk_size)
+        if key not in self._sql:
+            sql, params = self._compile(
+                queryset.filter(pk__gt=_AFTER_PLACEHOLDER), plan, chunk_size
+            )
+            found = [i for i, value in enumerate(params) if value == _AFTER_PLACEHOLDER]
+            self._sql[key] = (sql, tuple(params), found[0] if len(found) == 1 else None)
+        sql, cached, index = self._sql[key]
+        if index is None:
+            return self._compile(queryset.filter(pk__gt=after), plan, chunk_size)
+        params = list(cached)
+        params[index] = after
+        return sql, params
+
+    @staticmethod
+    def _compile(
+        queryset: models.QuerySet[Any], plan: _Plan, chunk_size: int
+    ) -> tuple[str, list[Any]]:
+        query = queryset.order_by("pk").values_list(*plan.columns.select)[:chunk_size].query
+        sql, params = query.get_compiler(using=queryset.db).as_sql()
+        return sql, list(params)
 
     def plan(self, compiler: SQLCompiler) -> _Plan:
         """The column plan for this export on ``compiler``'s database, made once."""
@@ -249,28 +287,22 @@ def _fetch_chunk(
     each column a converter that yields the same bytes for a fraction of the
     cost (or Django's own converters where it cannot prove that).
     """
-    if after is not None:
-        queryset = queryset.filter(pk__gt=after)
     plan = encoder.plan(queryset.query.get_compiler(using=queryset.db))
-    query = queryset.order_by("pk").values_list(*plan.columns.select)[:chunk_size].query
-    compiler = query.get_compiler(using=queryset.db)
-    # fetchmany() batches of raw rows, each converted and encoded before the
-    # next is read (on SQLite; PostgreSQL reads the chunk at once rather than
-    # open a server-side cursor): only one small batch is ever Python objects.
-    batches = compiler.execute_sql(
-        MULTI, chunked_fetch=compiler.connection.vendor == "sqlite", chunk_size=ENCODE_BATCH
-    )
+    try:
+        sql, params = encoder.chunk_sql(queryset, plan, after, chunk_size)
+    except EmptyResultSet:
+        return ExportChunk(data=b"", rows=0, last_pk=after)
     parts: list[bytes] = []
     rows = 0
     last_row: Sequence[Any] | None = None
-    try:
-        for batch in batches:
+    # fetchmany() batches of raw rows, each converted and encoded before the
+    # next is read: only one small batch is ever Python objects.
+    with connections[queryset.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        while batch := cursor.fetchmany(ENCODE_BATCH):
             parts.append(_encode_batch(encoder, plan, batch))
             rows += len(batch)
             last_row = batch[-1]
-    finally:
-        if isinstance(batches, Generator):
-            batches.close()  # closes the cursor if encoding failed midway
     if last_row is None:
         return ExportChunk(data=b"", rows=0, last_pk=after)
     pk_converter = plan.columns.converters[0]

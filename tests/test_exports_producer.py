@@ -226,3 +226,21 @@ async def test_closing_the_async_producer_early_leaves_the_next_export_whole(
     again = [c async for c in aiter_export(queryset, ("id",), "ndjson", chunk_size=10)]
     assert [c.rows for c in again] == [10, 10, 10, 10, 10]
     assert again[0] == first
+
+
+def test_a_filter_that_can_match_nothing_exports_nothing(db: None) -> None:
+    make_orders(3)
+    empty = Order.objects.filter(pk__in=[])
+    assert b"".join(c.data for c in iter_export(empty, ("id",), "ndjson")) == b""
+    assert b"".join(c.data for c in iter_export(empty, ("id", "status"), "csv")) == b"id,status\r\n"
+
+
+def test_chunks_stay_exact_when_a_filter_value_equals_the_after_placeholder(db: None) -> None:
+    from streams.exports import _AFTER_PLACEHOLDER
+
+    orders = make_orders(7)
+    queryset = Order.objects.filter(pk__gt=_AFTER_PLACEHOLDER, quantity__gt=_AFTER_PLACEHOLDER)
+    chunks = list(iter_export(queryset, ("id",), "ndjson", chunk_size=3))
+    assert [c.rows for c in chunks] == [3, 3, 1]
+    ids = [orjson.loads(line)["id"] for c in chunks for line in c.data.splitlines()]
+    assert ids == [o.pk for o in orders]
