@@ -97,9 +97,12 @@ def manage(py: str, *args: str, capture: bool = False) -> str:
 SESSION_CODE = """
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.contrib.sessions.backends.db import SessionStore
-user, _ = get_user_model().objects.get_or_create(username="bench")
+user, created = get_user_model().objects.get_or_create(username="bench")
+# Only on a new user: a fresh unusable password changes the session hash and would
+# sign out every other session of this user (a second bench run at the same time).
+if created or user.has_usable_password():
+    user.set_unusable_password()
 user.is_staff = user.is_superuser = user.is_active = True
-user.set_unusable_password()
 user.save()
 session = SessionStore()
 session[SESSION_KEY] = str(user.pk)
