@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import threading
 from pathlib import Path
 
 import orjson
@@ -83,3 +85,18 @@ def test_a_failure_midway_leaves_no_file(db: None, tmp_path: Path) -> None:
         export("dashboard.order", output=str(target))
     assert not target.exists()
     assert not (tmp_path / "broken.ndjson.part").exists()
+
+
+def test_a_device_output_is_written_in_place_not_renamed_over(db: None, tmp_path: Path) -> None:
+    make_orders(25)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    call_command("export", "dashboard.order", "--output", str(fifo), stderr=io.StringIO())
+    reader.join(timeout=30)
+    assert fifo.is_fifo()  # still the pipe: nothing was renamed over it
+    assert not (tmp_path / "pipe.part").exists()
+    assert received
+    assert received[0].count(b"\n") == Order.objects.count() == 25

@@ -15,6 +15,8 @@ to stderr.
 from __future__ import annotations
 
 import os
+import stat
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
@@ -23,6 +25,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from streams.export_query import ExportQueryForm, parse_assignments
 from streams.exports import (
     EXPORT_FORMATS,
+    ExportChunk,
     ExportFormat,
     count_rows,
     get_exportable,
@@ -84,22 +87,37 @@ class Command(BaseCommand):
             stream = cast(BinaryIO | None, getattr(self.stdout, "buffer", None))
             if stream is None:
                 raise CommandError("stdout takes no bytes here; use --output FILE.")
-            for chunk in chunks:
-                stream.write(chunk.data)
-                bar.update(chunk.rows)
+            write_chunks(chunks, stream, bar)
             stream.flush()
+        elif not is_regular_target(Path(output)):
+            # A device or a pipe (/dev/null, a FIFO): written in place, never
+            # renamed over (as root, a rename would replace /dev/null itself).
+            with open(output, "wb") as file:
+                write_chunks(chunks, file, bar)
         else:
             target = Path(output)
             partial = target.with_name(target.name + ".part")
             try:
                 with partial.open("wb") as file:
-                    for chunk in chunks:
-                        file.write(chunk.data)
-                        bar.update(chunk.rows)
+                    write_chunks(chunks, file, bar)
                 os.replace(partial, target)
             finally:
                 partial.unlink(missing_ok=True)
         bar.close()
+
+
+def write_chunks(chunks: Iterable[ExportChunk], file: BinaryIO, bar: ProgressBar) -> None:
+    for chunk in chunks:
+        file.write(chunk.data)
+        bar.update(chunk.rows)
+
+
+def is_regular_target(path: Path) -> bool:
+    """A regular file, or nothing yet: what may be written as ``.part`` and renamed."""
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except FileNotFoundError:
+        return True
 
 
 def export_format(requested: str | None, output: str | None) -> ExportFormat:
