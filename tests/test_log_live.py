@@ -280,7 +280,12 @@ def test_a_client_that_stops_reading_while_the_log_writes_fast_keeps_server_memo
                 break
             time.sleep(0.1)  # polling interval, not synchronisation
         growth_mib = (rss_kib(server.pid) - before) / 1024
-        assert growth_mib < 20, (
+        # Bounded, not proportional to the burst: one shared batch of up to
+        # 1 MiB of text (thousands of line objects) queued, one event in
+        # flight, and the allocator's high-water mark from rendering them
+        # (15-21 MiB measured on a loaded 2-vCPU machine). Without flow control
+        # the server would hold most of the 98 MiB burst.
+        assert growth_mib < 32, (
             f"the server grew {growth_mib:.0f} MiB for a stalled client of a {size >> 20} MiB burst"
         )
         # Reading again: a skipped marker, then the present.
