@@ -16,7 +16,7 @@ from contextlib import contextmanager
 
 from django.conf import settings
 
-from tests.live import ROOT, child_env
+from tests.live import ROOT, child_env, stop
 
 SLOW_EXPORT = {
     "STREAMBOARD_EXPORT_CHUNK_SIZE": "10",
@@ -50,13 +50,7 @@ def run_worker(env: Mapping[str, str] | None = None) -> Iterator[subprocess.Pope
     try:
         yield process
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop(process)
 
 
 def wait_until(condition: Callable[[], object], timeout: float = 20.0, step: float = 0.02) -> None:

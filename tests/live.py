@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import select
+import signal
 import socket
 import subprocess
 import sys
@@ -68,6 +69,17 @@ def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, grace: float = 10.0) -> None:
+    """Stop a child by process id: ``sig``, then SIGKILL if it outlives ``grace`` seconds."""
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 @contextmanager
 def run_server(env: Mapping[str, str] | None = None) -> Iterator[LiveServer]:
     """Start ``manage.py serve`` on a free port and wait until it accepts connections."""
@@ -88,11 +100,6 @@ def run_server(env: Mapping[str, str] | None = None) -> Iterator[LiveServer]:
             raise RuntimeError(f"server did not start within {READY_TIMEOUT}s: {line!r}")
         yield LiveServer(process, "127.0.0.1", port)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
         if process.stdout is not None:
             process.stdout.close()

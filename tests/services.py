@@ -21,7 +21,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.live import free_port
+from tests.live import free_port, stop
 
 REQUIRE_SERVICES = os.environ.get("STREAMBOARD_REQUIRE_SERVICES") == "1"
 
@@ -102,12 +102,7 @@ def postgres_server() -> Iterator[str]:
         _wait_for(accepting, "PostgreSQL")
         yield url
     finally:
-        process.send_signal(signal.SIGINT)  # "fast" shutdown
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, signal.SIGINT, grace=20)  # SIGINT: PostgreSQL's "fast" shutdown
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -143,10 +138,5 @@ def redis_server() -> Iterator[str]:
         _wait_for(pong, "Redis")
         yield f"redis://127.0.0.1:{port}/0"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
         shutil.rmtree(base, ignore_errors=True)
