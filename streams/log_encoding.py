@@ -24,9 +24,10 @@ from typing import Final, Literal
 import orjson
 from django.template.loader import render_to_string
 
-from streams.log_stream import LinesEvent, LogEvent, SkippedEvent
+from streams.log_stream import IdleEvent, LinesEvent, LogEvent, NoticeEvent, SkippedEvent
 from streams.logs import LogLine, group_entries
-from streams.sse import Event
+from streams.responses import HEARTBEAT
+from streams.sse import Event, Message
 
 Format = Literal["html", "json"]
 FORMATS: Final[tuple[Format, ...]] = ("html", "json")
@@ -60,7 +61,7 @@ def lines_data(event: LinesEvent, fmt: Format) -> str:
     return '{"lines":[' + items + "]}"
 
 
-def to_sse(event: LogEvent, fmt: Format) -> Event:
+def to_sse(event: LinesEvent | SkippedEvent | NoticeEvent, fmt: Format) -> Event:
     """One log event as one SSE event, its ``id:`` the cursor."""
     cursor = str(event.cursor)
     if isinstance(event, LinesEvent):
@@ -78,13 +79,19 @@ def to_sse(event: LogEvent, fmt: Format) -> Event:
     return Event(data, event="notice", id=cursor)
 
 
-async def sse_events(events: AsyncIterator[LogEvent], fmt: Format) -> AsyncIterator[Event]:
+async def sse_events(events: AsyncIterator[LogEvent], fmt: Format) -> AsyncIterator[Message]:
+    """SSE messages; idleness becomes a heartbeat comment."""
     async for event in events:
-        yield to_sse(event, fmt)
+        yield HEARTBEAT if isinstance(event, IdleEvent) else to_sse(event, fmt)
 
 
 def to_text(event: LogEvent) -> bytes:
-    """Plain text: lines as written; skipped and notice events as bracketed lines."""
+    """Plain text: lines as written; skipped and notice events as bracketed lines.
+
+    Idleness sends nothing: plain text has no comment syntax.
+    """
+    if isinstance(event, IdleEvent):
+        return b""
     if isinstance(event, LinesEvent):
         return "".join(line.text + "\n" for line in event.lines).encode()
     if isinstance(event, SkippedEvent):

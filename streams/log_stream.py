@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 
 from streams.logs import Cursor, Level, LogLine, at_least
 from streams.tailer import LogBatch, Subscription, get_tailer
@@ -81,7 +82,19 @@ class NoticeEvent:
     cursor: Cursor
 
 
-LogEvent = LinesEvent | SkippedEvent | NoticeEvent
+@dataclass(frozen=True)
+class IdleEvent:
+    """Nothing arrived for ``idle`` seconds: the encoder sends a heartbeat.
+
+    The producer times its own idleness (``Subscription.next`` is safe to
+    time out) so that a stream needs no heartbeat wrapper, which costs a
+    hand-over between two tasks for every event of every client.
+    """
+
+
+IDLE: Final = IdleEvent()
+
+LogEvent = LinesEvent | SkippedEvent | NoticeEvent | IdleEvent
 
 
 async def follow_log(
@@ -90,8 +103,12 @@ async def follow_log(
     backfill: int = 100,
     after: Cursor | None = None,
     line_filter: LineFilter | None = None,
+    idle: float | None = None,
 ) -> AsyncGenerator[LogEvent]:
-    """Backfill (or resume after ``after``), then live lines of ``path``, as events."""
+    """Backfill (or resume after ``after``), then live lines of ``path``, as events.
+
+    With ``idle``, an ``IdleEvent`` follows every ``idle`` seconds without lines.
+    """
     line_filter = line_filter or LineFilter()
     subscription = get_tailer(path).subscribe()
     try:
@@ -99,7 +116,10 @@ async def follow_log(
             yield event
         subscription.release_file()
         while True:
-            delivery = await subscription.next()
+            delivery = await subscription.next(idle)
+            if delivery is None:
+                yield IDLE
+                continue
             if delivery.skipped:
                 cursor = delivery.skipped_cursor or subscription.start
                 yield SkippedEvent(delivery.skipped, cursor)

@@ -36,13 +36,22 @@ class _AsyncStreamingResponse(StreamingHttpResponse):
             self.headers.setdefault(header, value)
 
 
+HEARTBEAT = Comment("heartbeat")
+
+
 async def encode_sse(
-    messages: AsyncIterator[Message], heartbeat: float, retry_ms: int | None
+    messages: AsyncIterator[Message], heartbeat: float | None, retry_ms: int | None
 ) -> AsyncIterator[bytes]:
-    """Frame ``messages`` as SSE: a comment at once, then frames, heartbeats when idle."""
+    """Frame ``messages`` as SSE: a comment at once, then frames, heartbeats when idle.
+
+    ``heartbeat=None``: the producer sends its own ``HEARTBEAT`` when idle
+    (cheaper per event than the generic wrapper; see ``streams.log_stream``).
+    """
     first = f"retry: {retry_ms}\n: ok\n\n" if retry_ms is not None else ": ok\n\n"
     yield first.encode()
-    async for message in with_heartbeat(messages, heartbeat, Comment("heartbeat")):
+    if heartbeat is not None:
+        messages = with_heartbeat(messages, heartbeat, HEARTBEAT)
+    async for message in messages:
         yield encode(message)
 
 
@@ -56,11 +65,15 @@ class EventStreamResponse(_AsyncStreamingResponse):
         messages: AsyncIterator[Message],
         *,
         heartbeat: float | None = None,
+        beats_itself: bool = False,
         retry_ms: int | None = RETRY_MS,
         **kwargs: Any,
     ) -> None:
+        """``beats_itself``: ``messages`` yields ``HEARTBEAT`` when idle, no wrapper needed."""
         interval = conf.heartbeat_seconds() if heartbeat is None else heartbeat
-        super().__init__(encode_sse(messages, interval, retry_ms), **kwargs)
+        super().__init__(
+            encode_sse(messages, None if beats_itself else interval, retry_ms), **kwargs
+        )
 
 
 class NDJSONResponse(_AsyncStreamingResponse):

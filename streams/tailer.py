@@ -46,7 +46,7 @@ from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, Literal
+from typing import Final, Literal, overload
 
 from streams import conf, inotify
 from streams.logs import Cursor, LineParser, LogLine
@@ -201,11 +201,24 @@ class Subscription:
     def queued_lines(self) -> int:
         return self._queued_lines
 
-    async def next(self) -> Delivery:
-        """Everything queued right now (waiting only while there is nothing)."""
+    @overload
+    async def next(self) -> Delivery: ...
+    @overload
+    async def next(self, idle: float | None) -> Delivery | None: ...
+
+    async def next(self, idle: float | None = None) -> Delivery | None:
+        """Everything queued right now (waiting only while there is nothing).
+
+        ``None`` after ``idle`` seconds with nothing queued: the wait is on
+        an event, not on the queue, so timing out loses nothing.
+        """
         while not self._queue and not self._skipped:
             self._wakeup.clear()
-            await self._wakeup.wait()
+            try:
+                async with asyncio.timeout(idle):
+                    await self._wakeup.wait()
+            except TimeoutError:
+                return None
         delivery = Delivery(self._skipped, self._skipped_cursor, list(self._queue))
         self._queue.clear()
         self._queued_lines = 0

@@ -367,3 +367,22 @@ def test_idle_cpu_does_not_grow_with_the_number_of_clients(
             sock.close()
     # A poll loop per client would cost 200 times as much; allow for timer noise.
     assert many < max(3 * one, 0.02), f"idle CPU: {one:.4f} s/s with 1 client, {many:.4f} with 201"
+
+
+def test_an_idle_stream_sends_heartbeat_comments(
+    live_server_factory: Callable[..., LiveServer], log: Path, staff_cookie: str
+):
+    server = live_server_factory(
+        env={"STREAMBOARD_LOGS": f"test={log}", "STREAMBOARD_HEARTBEAT_SECONDS": "0.1"}
+    )
+    with socket.create_connection((server.host, server.port), timeout=READ_TIMEOUT) as sock:
+        sock.sendall(
+            f"GET /streams/logs/test/?backfill=0 HTTP/1.1\r\nHost: {server.host}\r\n"
+            f"Cookie: {staff_cookie}\r\n\r\n".encode()
+        )
+        received = b""
+        while received.count(b": heartbeat\n") < 2:
+            chunk = sock.recv(65536)
+            assert chunk, received
+            received += chunk
+    assert received.index(b"event: lines") < received.index(b": heartbeat\n")

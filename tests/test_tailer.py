@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.log_stream import LinesEvent, NoticeEvent, SkippedEvent, follow_log
+from streams.log_stream import IdleEvent, LinesEvent, NoticeEvent, SkippedEvent, follow_log
 from streams.logs import Cursor
 from streams.tailer import (
     SAFETY_POLL_SECONDS,
@@ -333,6 +333,7 @@ async def test_resume_after_a_cursor_gives_exactly_the_missed_lines(log: Path):
     events = follow_log(log, backfill=10)
     first = await anext(events)
     await events.aclose()
+    assert isinstance(first, LinesEvent)
     cursor = first.cursor
     append(log, "three\nfour\n")  # written while the client was away
     resumed = follow_log(log, after=cursor)
@@ -474,3 +475,20 @@ async def test_descriptors_of_the_file_are_closed_when_the_last_client_leaves(lo
     await events.aclose()
     await tailer.wait_closed()
     assert open_descriptors_of(log) == 0
+
+
+async def test_an_idle_stream_beats_by_itself_and_a_beat_loses_no_line(log: Path):
+    log.write_text("")
+    events = follow_log(log, backfill=0, idle=0.02)
+    try:
+        opening = await anext(events)
+        assert isinstance(opening, LinesEvent)
+        assert isinstance(await anext(events), IdleEvent)
+        assert isinstance(await anext(events), IdleEvent)
+        append(log, "after two beats\n")
+        async with asyncio.timeout(WAIT):
+            while not isinstance(event := await anext(events), LinesEvent):
+                assert isinstance(event, IdleEvent)
+        assert [line.text for line in event.lines] == ["after two beats"]
+    finally:
+        await events.aclose()

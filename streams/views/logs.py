@@ -18,7 +18,7 @@ from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET
 
 from streams.access import stream_staff_required
-from streams.conf import log_sources
+from streams.conf import heartbeat_seconds, log_sources
 from streams.log_encoding import Format, sse_events, text_chunks
 from streams.log_forms import LogStreamForm
 from streams.log_overview import overview_events
@@ -43,7 +43,11 @@ def follow_request(
         return HttpResponseBadRequest(form.error_text(), content_type="text/plain; charset=utf-8")
     query = form.log_query()
     events = follow_log(
-        path, backfill=query.backfill, after=query.after, line_filter=query.line_filter
+        path,
+        backfill=query.backfill,
+        after=query.after,
+        line_filter=query.line_filter,
+        idle=heartbeat_seconds(),
     )
     return events, query.fmt
 
@@ -55,7 +59,7 @@ async def log_stream(request: HttpRequest, name: str) -> HttpResponseBase:
     if isinstance(followed, HttpResponseBase):
         return followed
     events, fmt = followed
-    return EventStreamResponse(sse_events(events, fmt))
+    return EventStreamResponse(sse_events(events, fmt), beats_itself=True)
 
 
 @require_GET
