@@ -23,7 +23,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from streams.exports import exportables
-from streams.models import ExportJob
+from streams.models import ExportJob, reap_stale_jobs
 
 
 @admin.register(ExportJob)
@@ -66,6 +66,8 @@ class ExportJobAdmin(admin.ModelAdmin[ExportJob]):
         return False  # jobs come from the export action, never from a blank form
 
     def get_queryset(self, request: HttpRequest) -> models.QuerySet[ExportJob]:
+        # Like the job pages: an operator never sees a killed worker's job as running.
+        reap_stale_jobs()
         return ExportJob.objects.visible_to(request.user).select_related("user")
 
     @admin.display(description="progress page")

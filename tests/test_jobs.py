@@ -388,3 +388,22 @@ def test_progress_is_saved_at_most_once_per_interval_and_a_cancel_stops_the_repo
     with pytest.raises(JobStopped):
         reporter.update(1, 10)
     assert ExportJob.objects.get(pk=job.pk).rows_done == 25
+
+
+@pytest.mark.django_db
+@override_settings(STREAMBOARD_EXPORT_STALE_SECONDS=5)
+def test_the_export_job_admin_shows_a_killed_workers_job_as_failed(
+    superuser: User, root_client: Client
+) -> None:
+    old = timezone.now() - timedelta(seconds=30)
+    stale = ExportJob.objects.create(
+        user=superuser,
+        model_label="dashboard.order",
+        status=ExportJob.Status.RUNNING,
+        started_at=old,
+        heartbeat_at=old,
+    )
+    page = root_client.get("/admin/streams/exportjob/")
+    assert page.status_code == 200
+    stale.refresh_from_db()
+    assert stale.status == ExportJob.Status.FAILED
