@@ -162,6 +162,11 @@ class ExportJob(models.Model):
         return f"{self.pk}.{self.status}.{self.rows_done}.{self.rows_total or 0}"
 
 
+def stale_cutoff(now: Any = None) -> Any:
+    """Running jobs whose heartbeat is older than this have lost their worker."""
+    return (now or timezone.now()) - timedelta(seconds=conf.export_stale_seconds())
+
+
 def reap_stale_jobs(now: Any = None) -> list[int]:
     """Mark running jobs whose worker stopped beating as failed, removing partial files.
 
@@ -170,7 +175,7 @@ def reap_stale_jobs(now: Any = None) -> list[int]:
     threshold plus the next page load or task) instead of "running" for ever.
     """
     now = now or timezone.now()
-    cutoff = now - timedelta(seconds=conf.export_stale_seconds())
+    cutoff = stale_cutoff(now)
     stale = list(ExportJob.objects.filter(status=ExportJob.Status.RUNNING, heartbeat_at__lt=cutoff))
     reaped = []
     for job in stale:

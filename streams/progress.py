@@ -36,6 +36,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -43,7 +44,7 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.utils import timezone
 
 from streams import conf
-from streams.models import ExportJob, reap_stale_jobs
+from streams.models import ExportJob, reap_stale_jobs, stale_cutoff
 
 ALL_JOBS_GROUP = "export-jobs"
 logger = logging.getLogger(__name__)
@@ -188,8 +189,6 @@ def _serialize(job: ExportJob) -> dict[str, Any]:
 
 
 def _deserialize(data: dict[str, Any]) -> ExportJob:
-    from datetime import datetime
-
     values = {name: data[name] for name in _FIELDS}
     for name in _TIMES:
         values[name] = datetime.fromisoformat(data[name]) if data.get(name) else None
@@ -231,13 +230,28 @@ class Scope:
         return ALL_JOBS_GROUP
 
     def load(self) -> list[ExportJob]:
-        reap_stale_jobs()
+        """The scope's jobs; a stale running one among them is reaped first.
+
+        This runs several times a second while a page watches: the rows just
+        read tell whether reaping is needed, instead of a reaper query each time.
+        """
         jobs = ExportJob.objects.all()
         if self.job_id is not None:
             jobs = jobs.filter(pk=self.job_id)
         elif self.user_id is not None:
             jobs = jobs.filter(user_id=self.user_id)
-        return list(jobs.order_by("-pk")[:200])
+        jobs = jobs.order_by("-pk")[:200]
+        loaded = list(jobs)
+        cutoff = stale_cutoff()
+        if any(
+            job.status == ExportJob.Status.RUNNING
+            and job.heartbeat_at is not None
+            and job.heartbeat_at < cutoff
+            for job in loaded
+        ):
+            reap_stale_jobs()
+            loaded = list(jobs.all())  # a fresh read, not the cached rows
+        return loaded
 
 
 class ProgressHub:
