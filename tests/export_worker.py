@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 from django.conf import settings
@@ -51,12 +50,3 @@ def run_worker(env: Mapping[str, str] | None = None) -> Iterator[subprocess.Pope
         yield process
     finally:
         stop(process)
-
-
-def wait_until(condition: Callable[[], object], timeout: float = 20.0, step: float = 0.02) -> None:
-    """Poll ``condition`` until it is true, failing after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s: {condition}")
-        time.sleep(step)

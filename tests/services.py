@@ -13,15 +13,14 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from tests.live import free_port, stop
+from tests.live import free_port, stop, wait_until
 
 REQUIRE_SERVICES = os.environ.get("STREAMBOARD_REQUIRE_SERVICES") == "1"
 
@@ -38,14 +37,6 @@ def _find_postgres_bin(name: str) -> str | None:
         return found
     candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)
     return candidates[0] if candidates else None
-
-
-def _wait_for(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{what} did not become ready within {timeout}s")
-        time.sleep(0.05)  # polling a starting server's readiness, not synchronisation
 
 
 @contextmanager
@@ -99,7 +90,7 @@ def postgres_server() -> Iterator[str]:
             except psycopg.OperationalError:
                 return False
 
-        _wait_for(accepting, "PostgreSQL")
+        wait_until(accepting, 30.0, "PostgreSQL accepts connections", step=0.05)
         yield url
     finally:
         stop(process, signal.SIGINT, grace=20)  # SIGINT: PostgreSQL's "fast" shutdown
@@ -135,7 +126,7 @@ def redis_server() -> Iterator[str]:
             except OSError:
                 return False
 
-        _wait_for(pong, "Redis")
+        wait_until(pong, 30.0, "Redis answers PING", step=0.05)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         stop(process)

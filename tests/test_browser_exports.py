@@ -19,8 +19,8 @@ from dashboard.models import Order
 from streams.models import ExportJob
 from tests.browser import sign_in
 from tests.demo_orders import make_orders
-from tests.export_worker import export_env, run_worker, wait_until
-from tests.live import LiveServer
+from tests.export_worker import export_env, run_worker
+from tests.live import LiveServer, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 

@@ -29,9 +29,9 @@ from dashboard.models import Order
 from streams.models import ExportJob
 from tests.conftest import session_cookie
 from tests.demo_orders import make_orders
-from tests.export_worker import SLOW_EXPORT, export_env, run_worker, wait_until
+from tests.export_worker import SLOW_EXPORT, export_env, run_worker
 from tests.http_body import get
-from tests.live import LiveServer
+from tests.live import LiveServer, wait_until
 
 pytestmark = pytest.mark.live
 

@@ -260,6 +260,13 @@ def test_a_client_that_stops_reading_while_the_log_writes_fast_keeps_server_memo
         received = b""
         while b"event: lines" not in received:
             received += sock.recv(65536)
+        # A second client that keeps reading tells when the server has read
+        # the whole burst: it receives the burst's last line.
+        watcher = socket.create_connection((server.host, server.port), timeout=READ_TIMEOUT)
+        watcher.sendall(
+            f"GET /streams/logs/test.txt?backfill=0 HTTP/1.1\r\nHost: {server.host}\r\n"
+            f"Cookie: {staff_cookie}\r\n\r\n".encode()
+        )
         before = rss_kib(server.pid)
         # The client now stops reading; the log gets ~100 MiB in a hurry.
         line = "INFO " + "x" * 200 + "\n"
@@ -268,17 +275,14 @@ def test_a_client_that_stops_reading_while_the_log_writes_fast_keeps_server_memo
             for _ in range(100):
                 f.write(block)
                 f.flush()
+            f.write("INFO end of the burst\n")
         size = log.stat().st_size
-        deadline = time.monotonic() + 30
-        # Wait (bounded) until the server has read the whole file: its CPU goes quiet.
-        last_cpu, quiet_since = -1.0, time.monotonic()
-        while time.monotonic() < deadline:
-            cpu = cpu_seconds(server.pid)
-            if cpu - last_cpu > 0.02:
-                last_cpu, quiet_since = cpu, time.monotonic()
-            elif time.monotonic() - quiet_since > 0.7:
-                break
-            time.sleep(0.1)  # polling interval, not synchronisation
+        with watcher:
+            seen = b""
+            while b"INFO end of the burst\n" not in seen:
+                data = watcher.recv(1 << 20)
+                assert data, "the server closed the watching stream"
+                seen = seen[-100:] + data
         growth_mib = (rss_kib(server.pid) - before) / 1024
         # Bounded, not proportional to the burst: one shared batch of up to
         # 1 MiB of text (thousands of line objects) queued, one event in

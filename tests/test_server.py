@@ -15,7 +15,6 @@ import socket
 import struct
 import subprocess
 import time
-from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from dashboard.models import Order
 from tests.conftest import session_cookie
 from tests.demo_orders import make_customer, make_order, make_orders
 from tests.http_body import ChunkedDecoder, get
-from tests.live import LiveServer
+from tests.live import LiveServer, wait_until
 
 pytestmark = pytest.mark.live
 
@@ -64,14 +63,6 @@ def seed_wide(rows: int, note_chars: int = 1_500) -> None:
     )
 
 
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"not within {timeout}s: {what}")
-        time.sleep(0.05)  # polling interval, not synchronisation
-
-
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
@@ -94,7 +85,7 @@ def wait_until_idle(server: LiveServer, timeout: float = 30.0) -> None:
                 return True
         return False
 
-    wait_for(idle, timeout, "the server went idle")
+    wait_until(idle, timeout, "the server went idle", step=0.05)
 
 
 def open_fds(pid: int) -> int:
@@ -200,7 +191,7 @@ def test_a_client_gone_mid_stream_frees_its_connection_and_others_are_still_serv
 
     # The server closes its end and drops the stalled request: every file
     # descriptor it opened (its socket, any database file) is released...
-    wait_for(lambda: open_fds(live.pid) <= fds_before, 10, "the server freed the connection")
+    wait_until(lambda: open_fds(live.pid) <= fds_before, 10, "the server freed the connection")
     # ...and serves everyone else in full.
     again = get(live, URL, cookie)
     assert again.complete
