@@ -201,26 +201,25 @@ def test_a_failing_query_marks_the_job_failed_with_the_error_and_leaves_no_file(
     assert not job.partial_path().exists()
 
 
+def running_job(user: User, heartbeat_age: float) -> ExportJob:
+    """A running job started 30 s ago whose worker last reported ``heartbeat_age`` s ago."""
+    now = timezone.now()
+    return ExportJob.objects.create(
+        user=user,
+        model_label="dashboard.order",
+        status=ExportJob.Status.RUNNING,
+        started_at=now - timedelta(seconds=30),
+        heartbeat_at=now - timedelta(seconds=heartbeat_age),
+    )
+
+
 @pytest.mark.django_db
 @override_settings(STREAMBOARD_EXPORT_STALE_SECONDS=5)
 def test_the_reaper_fails_a_running_job_without_heartbeat_and_removes_its_partial_file(
     superuser: User, export_dir: Path
 ) -> None:
-    old = timezone.now() - timedelta(seconds=30)
-    stale = ExportJob.objects.create(
-        user=superuser,
-        model_label="dashboard.order",
-        status=ExportJob.Status.RUNNING,
-        started_at=old,
-        heartbeat_at=old,
-    )
-    alive = ExportJob.objects.create(
-        user=superuser,
-        model_label="dashboard.order",
-        status=ExportJob.Status.RUNNING,
-        started_at=old,
-        heartbeat_at=timezone.now(),
-    )
+    stale = running_job(superuser, heartbeat_age=30)
+    alive = running_job(superuser, heartbeat_age=0)
     export_dir.mkdir(parents=True)
     stale.partial_path().write_bytes(b'{"id": 1}\n{"id"')
     assert reap_stale_jobs() == [stale.pk]
@@ -395,14 +394,7 @@ def test_progress_is_saved_at_most_once_per_interval_and_a_cancel_stops_the_repo
 def test_the_export_job_admin_shows_a_killed_workers_job_as_failed(
     superuser: User, root_client: Client
 ) -> None:
-    old = timezone.now() - timedelta(seconds=30)
-    stale = ExportJob.objects.create(
-        user=superuser,
-        model_label="dashboard.order",
-        status=ExportJob.Status.RUNNING,
-        started_at=old,
-        heartbeat_at=old,
-    )
+    stale = running_job(superuser, heartbeat_age=30)
     page = root_client.get("/admin/streams/exportjob/")
     assert page.status_code == 200
     stale.refresh_from_db()
