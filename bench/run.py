@@ -351,8 +351,8 @@ def run_background(py: str, rows: int) -> dict[str, Any]:
 BACKGROUND_TASK_CODE = """
 import json, resource, time
 from django.contrib.auth import get_user_model
-from streams.models import ExportJob
-from streams.tasks import execute_job
+from streams.jobs.models import ExportJob
+from streams.exports.task import execute_job
 user = get_user_model().objects.get(username="bench")
 job = ExportJob.objects.create(
     user=user,
@@ -370,7 +370,7 @@ if path:
     path.unlink()
 job.delete()
 print(json.dumps({
-    "method": "streams.tasks.execute_job (the run_export_job task's body) called in-process",
+    "method": "streams.exports.task.execute_job (the run_export_job task's body) called in-process",
     "status": status, "rows": job.rows_done, "bytes": size, "seconds": round(seconds, 3),
     "rows_per_s": round(job.rows_done / seconds),
     "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,

@@ -22,8 +22,8 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
 
-from streams.exports import exportables
-from streams.models import ExportJob, reap_stale_jobs
+from streams.exports.producer import exportables
+from streams.jobs.models import ExportJob, reap_stale_jobs
 
 
 @admin.register(ExportJob)
@@ -79,7 +79,7 @@ def create_export_job(
     request: HttpRequest, model_admin: admin.ModelAdmin[Any], queryset: models.QuerySet[Any]
 ) -> ExportJob:
     """Store the job for this action request and enqueue its task after commit."""
-    from streams.tasks import changelist_params, run_export_job
+    from streams.exports.task import changelist_params, run_export_job
 
     opts = model_admin.model._meta
     query: dict[str, Any] = {"params": {}}

@@ -20,7 +20,7 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 
 from streams import conf
-from streams.exports import is_secret_name
+from streams.exports.producer import is_secret_name
 
 INTEGER_PKS = (models.AutoField, models.BigAutoField, models.SmallAutoField, models.IntegerField)
 

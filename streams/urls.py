@@ -2,7 +2,9 @@
 
 from django.urls import path, register_converter
 
-from streams.views import exports, jobs, logs
+from streams.exports import views as exports
+from streams.jobs import views as jobs
+from streams.logs import views as logs
 
 
 class ModelLabelConverter:

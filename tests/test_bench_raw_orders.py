@@ -12,7 +12,7 @@ from django.db import connection
 
 from bench import raw_orders
 from dashboard.models import Order
-from streams.exports import get_exportable, iter_export
+from streams.exports.producer import get_exportable, iter_export
 from tests.demo_orders import AWKWARD, make_customer, make_order
 
 

@@ -16,7 +16,7 @@ from django.test import Client
 from playwright.sync_api import Browser
 
 from dashboard.models import Order
-from streams.models import ExportJob
+from streams.jobs.models import ExportJob
 from tests.browser import sign_in
 from tests.demo_orders import make_orders
 from tests.export_worker import export_env, run_worker

@@ -12,7 +12,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from dashboard.models import Order
-from streams.exports import ExportEncodingError, get_exportable, iter_export
+from streams.exports.producer import ExportEncodingError, get_exportable, iter_export
 from tests.demo_orders import make_awkward_orders, make_orders
 
 

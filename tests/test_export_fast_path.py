@@ -1,4 +1,4 @@
-"""The export fast path (``streams.db_values``) writes exactly the bytes of Django's converters.
+"""The export fast path (``exports.fastpath``) writes exactly the bytes of Django's converters.
 
 The reference is the plain way: ``values_list`` with every Django converter,
 then the same encoders. Checked on awkward and random rows through the ORM,
@@ -26,8 +26,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dashboard.models import Customer, Order
-from streams import csv_rows, db_values, ndjson
-from streams.exports import ENCODE_BATCH, ExportFormat, get_exportable, iter_export
+from streams.exports import csv_rows, fastpath, ndjson
+from streams.exports.producer import ENCODE_BATCH, ExportFormat, get_exportable, iter_export
 from tests.demo_orders import make_awkward_orders, make_customer, make_order, make_orders
 
 UTC = datetime.UTC
@@ -79,7 +79,7 @@ def assert_same_bytes(fields: Sequence[str] | None = None) -> None:
 
 def test_the_fast_path_is_in_use_for_every_converted_order_column(db: None) -> None:
     compiler = Order.objects.all().query.get_compiler(using="default")
-    plan = db_values.plan_columns(compiler, Order, ("pk", *order_fields()))
+    plan = fastpath.plan_columns(compiler, Order, ("pk", *order_fields()))
     converted = {
         name: convert.__qualname__
         for name, convert in zip(("pk", *order_fields()), plan.converters, strict=True)
@@ -267,9 +267,7 @@ def test_jsonb_text_gives_the_same_bytes_on_postgresql(db: None, text: str) -> N
 # The converters alone, over many values (no database).
 
 
-def sqlite_decimal_pair(
-    max_digits: int, places: int
-) -> tuple[db_values.Convert, db_values.Convert]:
+def sqlite_decimal_pair(max_digits: int, places: int) -> tuple[fastpath.Convert, fastpath.Convert]:
     field = models.DecimalField(max_digits=max_digits, decimal_places=places)
     col = Col("t", field)
     converter = SQLiteOperations(connection=None).get_decimalfield_converter(col)  # type: ignore[arg-type]
@@ -277,10 +275,10 @@ def sqlite_decimal_pair(
     def slow(value: Any) -> Any:
         return converter(value, col, connection)
 
-    return db_values._sqlite_decimal(places, max_digits, slow), slow
+    return fastpath._sqlite_decimal(places, max_digits, slow), slow
 
 
-def as_text(convert: db_values.Convert, value: Any) -> str:
+def as_text(convert: fastpath.Convert, value: Any) -> str:
     try:
         result = convert(value)
     except Exception as error:
@@ -330,9 +328,9 @@ def test_json_converter_gives_the_same_bytes_as_json_loads(value: Any, style: st
         text = json.dumps(value, separators=(",", ":"))
     else:
         text = json.dumps(value, ensure_ascii=False, indent=1)
-    fast = db_values._json(json_slow)
+    fast = fastpath._json(json_slow)
 
-    def encoded(convert: db_values.Convert) -> bytes | str:
+    def encoded(convert: fastpath.Convert) -> bytes | str:
         try:
             return orjson.dumps(convert(text), default=ndjson.default)
         except Exception as error:
@@ -346,7 +344,7 @@ def test_json_converter_gives_the_same_bytes_as_json_loads(value: Any, style: st
     ["NaN", "[Infinity]", "-Infinity", "1e400", "not json", '"\\ud800"', "[" * 3000 + "]" * 3000],
 )
 def test_json_converter_falls_back_for_what_orjson_refuses(text: str) -> None:
-    fast = db_values._json(json_slow)
+    fast = fastpath._json(json_slow)
     assert repr(fast(text)) == repr(json_slow(text))
 
 
@@ -370,10 +368,10 @@ raw_values = st.one_of(
 )
 
 
-def column_plans() -> list[tuple[str, db_values.Convert, str]]:
+def column_plans() -> list[tuple[str, fastpath.Convert, str]]:
     compiler = Order.objects.all().query.get_compiler(using="default")
     names = ("pk", *order_fields())
-    plan = db_values.plan_columns(compiler, Order, names)
+    plan = fastpath.plan_columns(compiler, Order, names)
     return [
         (name, convert, expr)
         for name, convert, expr in zip(names, plan.converters, plan.inline, strict=True)
@@ -398,11 +396,11 @@ def test_inline_expressions_convert_as_their_converter_or_raise(
     db: None, values: list[Any]
 ) -> None:
     for name, convert, expr in column_plans():
-        optimistic = db_values.compile_rows([None, convert], None, [None, expr])
-        safe = db_values.compile_rows([None, convert], None)
+        optimistic = fastpath.compile_rows([None, convert], None, [None, expr])
+        safe = fastpath.compile_rows([None, convert], None)
         rows = [(n, value) for n, value in enumerate(values)]
 
-        def described(rows_of: db_values.RowsFunction) -> list[tuple[str, str]] | str:
+        def described(rows_of: fastpath.RowsFunction) -> list[tuple[str, str]] | str:
             try:
                 return [(type(v).__name__, repr(v)) for (v,) in rows_of(rows)]  # noqa: B023
             except (TypeError, ValueError):

@@ -8,7 +8,7 @@ from django.test import override_settings
 
 from dashboard.models import Order
 from streams.checks import check_export_allow_list
-from streams.exports import exportables, get_exportable
+from streams.exports.producer import exportables, get_exportable
 
 
 def check_ids(exports: dict[str, object]) -> list[str]:

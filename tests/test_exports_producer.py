@@ -17,7 +17,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ImproperlyConfigured
 
 from dashboard.models import Order
-from streams.exports import (
+from streams.exports.producer import (
     ExportChunk,
     ExportEncodingError,
     ExportFormat,
@@ -236,7 +236,7 @@ def test_a_filter_that_can_match_nothing_exports_nothing(db: None) -> None:
 
 
 def test_chunks_stay_exact_when_a_filter_value_equals_the_after_placeholder(db: None) -> None:
-    from streams.exports import _AFTER_PLACEHOLDER
+    from streams.exports.producer import _AFTER_PLACEHOLDER
 
     orders = make_orders(7)
     queryset = Order.objects.filter(pk__gt=_AFTER_PLACEHOLDER, quantity__gt=_AFTER_PLACEHOLDER)

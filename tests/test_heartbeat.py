@@ -1,4 +1,4 @@
-"""streams.heartbeat: a comment while the producer is idle, and nothing lost."""
+"""streams.http.heartbeat: a comment while the producer is idle, and nothing lost."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from streams.heartbeat import with_heartbeat
+from streams.http.heartbeat import with_heartbeat
 
 
 async def test_it_beats_while_the_producer_is_idle_and_loses_no_item():

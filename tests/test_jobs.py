@@ -17,9 +17,9 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from dashboard.models import Order
-from streams.exports import iter_export
-from streams.models import ExportJob, reap_stale_jobs
-from streams.tasks import execute_job
+from streams.exports.producer import iter_export
+from streams.exports.task import execute_job
+from streams.jobs.models import ExportJob, reap_stale_jobs
 from tests.demo_orders import make_orders
 
 CHANGELIST = "/admin/dashboard/order/"
@@ -80,7 +80,7 @@ def test_the_action_on_a_selection_stores_the_keys_and_exports_exactly_those_row
     assert job.query == {"params": {}, "pks": sorted(chosen)}
     assert job.status == ExportJob.Status.QUEUED
     task = DBTaskResult.objects.get()
-    assert task.task_path == "streams.tasks.run_export_job"
+    assert task.task_path == "streams.exports.task.run_export_job"
     assert task.args_kwargs["args"] == [job.pk]
     assert ExportJob.objects.get().task_id == str(task.id)
 
@@ -104,7 +104,7 @@ def test_the_action_on_a_selection_stores_the_keys_and_exports_exactly_those_row
 
 
 def job_fields() -> tuple[str, ...]:
-    from streams.exports import get_exportable
+    from streams.exports.producer import get_exportable
 
     return get_exportable("dashboard.order").fields
 
@@ -358,7 +358,7 @@ def test_an_unknown_stream_format_is_a_400(superuser: User, root_client: Client)
 def test_progress_is_saved_at_most_once_per_interval_and_a_cancel_stops_the_reporter(
     superuser: User, settings: Any
 ) -> None:
-    from streams.progress import JobStopped, ProgressReporter
+    from streams.jobs.progress import JobStopped, ProgressReporter
 
     settings.STREAMBOARD_EXPORT_PROGRESS_SECONDS = 0.1
     job = ExportJob.objects.create(

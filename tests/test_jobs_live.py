@@ -26,7 +26,7 @@ from django_tasks_db.models import DBTaskResult
 from httpx_sse import connect_sse
 
 from dashboard.models import Order
-from streams.models import ExportJob
+from streams.jobs.models import ExportJob
 from tests.conftest import session_cookie
 from tests.demo_orders import make_orders
 from tests.export_worker import SLOW_EXPORT, export_env, run_worker

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from dashboard.asgi import application
-from streams.tailer import Tailer, active_tailers
+from streams.logs.files.tailer import Tailer, active_tailers
 
 WAIT = 10.0
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from streams.log_encoding import lines_data, to_sse, to_text
-from streams.log_forms import LogStreamForm
-from streams.log_stream import LineFilter, LinesEvent, NoticeEvent, SkippedEvent
-from streams.logs import Cursor, group_entries, parse_texts
+from streams.logs.encoding import lines_data, to_sse, to_text
+from streams.logs.follow import LineFilter, LinesEvent, NoticeEvent, SkippedEvent
+from streams.logs.forms import LogStreamForm
+from streams.logs.lines import Cursor, group_entries, parse_texts
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import pytest
 from django.http import Http404, StreamingHttpResponse
 from django.test import RequestFactory
 
-from streams.ranges import parse_range, ranged_file_response
+from streams.http.ranges import parse_range, ranged_file_response
 
 CONTENT = bytes(range(256)) * 4000  # 1,024,000 bytes: several chunks
 

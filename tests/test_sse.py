@@ -1,4 +1,4 @@
-"""streams.sse: frames that an independent parser (httpx-sse) reads back exactly."""
+"""streams.http.sse: frames that an independent parser (httpx-sse) reads back exactly."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from httpx_sse import EventSource
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.sse import Comment, Event, encode
+from streams.http.sse import Comment, Event, encode
 
 # Text built from pieces that stress a parser: every line break, field-like
 # prefixes, separators str.splitlines() would wrongly split on, and unicode.

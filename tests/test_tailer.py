@@ -15,9 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.log_stream import IdleEvent, LinesEvent, NoticeEvent, SkippedEvent, follow_log
-from streams.logs import Cursor
-from streams.tailer import (
+from streams.logs.files.tailer import (
     SAFETY_POLL_SECONDS,
     Subscription,
     Tailer,
@@ -25,6 +23,8 @@ from streams.tailer import (
     active_tailers,
     get_tailer,
 )
+from streams.logs.follow import IdleEvent, LinesEvent, NoticeEvent, SkippedEvent, follow_log
+from streams.logs.lines import Cursor
 
 WAIT = 5.0
 
@@ -287,7 +287,7 @@ async def test_backfill_then_live_without_gap_or_duplicate(log: Path):
 
 
 def test_backfill_start_counts_lines_back_from_the_end(tmp_path: Path):
-    from streams import tailer
+    from streams.logs.files import tailer
 
     path = tmp_path / "b.log"
     path.write_bytes(b"one\ntwo\nthree\n")
@@ -303,7 +303,7 @@ def test_backfill_start_counts_lines_back_from_the_end(tmp_path: Path):
 
 
 def test_backfill_looks_back_a_bounded_number_of_bytes(tmp_path: Path, monkeypatch):
-    from streams import tailer
+    from streams.logs.files import tailer
 
     monkeypatch.setattr(tailer, "MAX_BACKFILL_BYTES", 10)
     path = tmp_path / "b.log"
@@ -436,7 +436,7 @@ async def test_the_producer_reports_skipped_lines(log: Path):
 
 
 async def test_unfiltered_clients_share_one_encoding_per_batch(log: Path):
-    from streams.log_encoding import to_sse
+    from streams.logs.encoding import to_sse
 
     log.write_text("")
     a, b = follow_log(log, backfill=0), follow_log(log, backfill=0)

@@ -22,10 +22,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from streams.exports import CONTENT_TYPES
-from streams.models import ExportJob, reap_stale_jobs
-from streams.progress import publish
-from streams.ranges import ranged_file_response
+from streams.exports.producer import CONTENT_TYPES
+from streams.http.ranges import ranged_file_response
+from streams.jobs.models import ExportJob, reap_stale_jobs
+from streams.jobs.progress import publish
 
 
 def visible_job(request: HttpRequest, pk: int) -> ExportJob:

@@ -22,9 +22,9 @@ from django.urls import reverse
 from django.views.decorators.http import require_safe
 
 from streams.conf import log_sources
-from streams.log_forms import MAX_QUERY
-from streams.logs import LEVELS
-from streams.ranges import ranged_file_response
+from streams.http.ranges import ranged_file_response
+from streams.logs.forms import MAX_QUERY
+from streams.logs.lines import LEVELS
 
 #: Lines the page keeps in the DOM; older ones are dropped so memory stays bounded.
 MAX_LINES: Final = 2000

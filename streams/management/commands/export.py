@@ -22,8 +22,7 @@ from typing import Any, BinaryIO, cast
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from streams.export_query import ExportQueryForm, parse_assignments
-from streams.exports import (
+from streams.exports.producer import (
     EXPORT_FORMATS,
     ExportChunk,
     ExportFormat,
@@ -31,6 +30,7 @@ from streams.exports import (
     get_exportable,
     iter_export,
 )
+from streams.exports.query import ExportQueryForm, parse_assignments
 from streams.terminal_progress import ProgressBar
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from dashboard.asgi import application
-from streams.server import StreamboardServer, endpoint
+from streams.http.server import StreamboardServer, endpoint
 
 DEFAULT_BACKLOG = 2048
 

@@ -218,7 +218,7 @@ def compile_rows(
         )
     unpack = ", ".join(f"v{pos}" for pos in range(width))
     source = f"def rows_of(rows):\n    return [{item} for ({unpack},) in rows]\n"
-    exec(compile(source, "<streams.db_values.compile_rows>", "exec"), namespace)
+    exec(compile(source, "<streams.exports.fastpath.compile_rows>", "exec"), namespace)
     rows_of: RowsFunction = namespace["rows_of"]
     return rows_of
 

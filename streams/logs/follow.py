@@ -2,7 +2,7 @@
 
 ``follow_log`` is a plain async generator of domain events (``LinesEvent``,
 ``SkippedEvent``, ``NoticeEvent``), testable without HTTP; the views pick an
-encoder (``streams.log_encoding``). Choices:
+encoder (``streams.logs.encoding``). Choices:
 
 * **Subscribe first, then read the file** up to the subscription's start, so
   backfill and live lines meet with no gap and no duplicate.
@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from streams.logs import Cursor, Level, LogLine, at_least
-from streams.tailer import LogBatch, Subscription, get_tailer
+from streams.logs.files.tailer import LogBatch, Subscription, get_tailer
+from streams.logs.lines import Cursor, Level, LogLine, at_least
 
 
 @dataclass

@@ -26,9 +26,7 @@ from django.http import (
 from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_GET
 
-from streams.access import stream_staff_required
-from streams.export_query import ExportQueryForm
-from streams.exports import (
+from streams.exports.producer import (
     EXPORT_FORMATS,
     Exportable,
     ExportChunk,
@@ -36,7 +34,9 @@ from streams.exports import (
     aiter_export,
     get_exportable,
 )
-from streams.responses import CSVResponse, NDJSONResponse
+from streams.exports.query import ExportQueryForm
+from streams.http.access import stream_staff_required
+from streams.http.responses import CSVResponse, NDJSONResponse
 
 
 def view_permission(exportable: Exportable) -> str:

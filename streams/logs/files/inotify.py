@@ -5,7 +5,7 @@ change ``step`` ms after the last one), which adds that much latency to every
 line, and it needs a thread that wakes every ``step`` ms. An inotify file
 descriptor is pollable: registered with ``loop.add_reader`` it costs nothing
 while the file is quiet and wakes the loop as soon as the kernel queues an
-event. ``streams.tailer`` uses this where ``inotify_init1`` exists (Linux) and
+event. ``streams.logs.files.tailer`` uses this where ``inotify_init1`` exists (Linux) and
 falls back to ``watchfiles`` elsewhere, with a safety poll either way.
 
 The directory is watched, not the file: the file may not exist yet, and a

@@ -7,7 +7,7 @@ line break arrives, and after a rotation drains the rest of the old inode
 before switching, so no line is lost or read twice.
 
 Wake-ups come from inotify on the file's directory, registered on the event
-loop (``streams.inotify``: no thread, no latency added); where that is not
+loop (``streams.logs.files.inotify``: no thread, no latency added); where that is not
 available, from ``watchfiles`` in a daemon thread. A safety poll runs every
 ``SAFETY_POLL_SECONDS`` (more often while nothing watches, e.g. the directory
 does not exist yet). All of this is per file, not per client: idle CPU does
@@ -48,8 +48,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal, overload
 
-from streams import conf, inotify
-from streams.logs import Cursor, LineParser, LogLine
+from streams import conf
+from streams.logs.files import inotify
+from streams.logs.lines import Cursor, LineParser, LogLine
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from streams.ndjson import default as json_default
+from streams.exports.ndjson import default as json_default
 
 Cell = Callable[[Any], object]
 

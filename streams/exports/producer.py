@@ -33,7 +33,7 @@ Design choices:
   ``after``, order, the allow-listed fields), but rows skip Django's per-value
   converters, which took two thirds of the export's time turning database
   text into ``Decimal``/``UUID``/``datetime``/dict only for orjson to turn
-  them back into text. ``streams.db_values`` converts each column straight to
+  them back into text. ``streams.exports.fastpath`` converts each column straight to
   what the encoders turn into the same bytes, falling back to Django's own
   converters for anything it cannot prove equal (``tests/test_export_fast_path.py``
   checks fast == Django on SQLite and PostgreSQL).
@@ -59,7 +59,8 @@ from django.core.exceptions import EmptyResultSet, FieldDoesNotExist, Improperly
 from django.db import connections, models
 from django.db.models.sql.compiler import SQLCompiler
 
-from streams import conf, csv_rows, db_values, ndjson
+from streams import conf
+from streams.exports import csv_rows, fastpath, ndjson
 
 ExportFormat = Literal["ndjson", "csv"]
 EXPORT_FORMATS: tuple[ExportFormat, ...] = get_args(ExportFormat)
@@ -207,7 +208,7 @@ class _Encoder:
             return csv_rows.encode_rows(self.cells, rows)
         return ndjson.encode_rows(self.fields, rows)
 
-    def raw_rows(self, convert: db_values.RowsFunction, fetched: Sequence[Sequence[Any]]) -> bytes:
+    def raw_rows(self, convert: fastpath.RowsFunction, fetched: Sequence[Sequence[Any]]) -> bytes:
         """Encode raw rows (pk first) through ``convert`` (see ``_Plan``)."""
         if self.fmt == "csv":
             return csv_rows.encode_rows(self.cells, convert(fetched))
@@ -254,12 +255,12 @@ class _Encoder:
         key = (compiler.connection.alias, compiler.connection.vendor)
         plan = self._plans.get(key)
         if plan is None:
-            columns = db_values.plan_columns(compiler, self.model, ("pk", *self.fields))
+            columns = fastpath.plan_columns(compiler, self.model, ("pk", *self.fields))
             names = self.fields if self.fmt == "ndjson" else None
             plan = self._plans[key] = _Plan(
                 columns=columns,
-                optimistic=db_values.compile_rows(columns.converters, names, columns.inline),
-                safe=db_values.compile_rows(columns.converters, names),
+                optimistic=fastpath.compile_rows(columns.converters, names, columns.inline),
+                safe=fastpath.compile_rows(columns.converters, names),
             )
         return plan
 
@@ -269,12 +270,12 @@ class _Plan:
     """What an export selects and its two row converters.
 
     ``optimistic`` writes the common case of some columns inline and raises on
-    anything else; ``safe`` is the one to use then (see ``db_values``).
+    anything else; ``safe`` is the one to use then (see ``fastpath``).
     """
 
-    columns: db_values.ColumnPlan
-    optimistic: db_values.RowsFunction
-    safe: db_values.RowsFunction
+    columns: fastpath.ColumnPlan
+    optimistic: fastpath.RowsFunction
+    safe: fastpath.RowsFunction
 
 
 def _fetch_chunk(
@@ -283,7 +284,7 @@ def _fetch_chunk(
     """One short keyset query and its encoding: the unit of work of every export.
 
     The ORM builds and runs the query (filters, ``after``, order, fields), but
-    the rows skip Django's per-value converters: ``streams.db_values`` gives
+    the rows skip Django's per-value converters: ``streams.exports.fastpath`` gives
     each column a converter that yields the same bytes for a fraction of the
     cost (or Django's own converters where it cannot prove that).
     """
@@ -323,7 +324,7 @@ def _encode_batch(encoder: _Encoder, plan: _Plan, batch: Sequence[Sequence[Any]]
 
 def _failing_row(
     encoder: _Encoder,
-    convert: db_values.RowsFunction,
+    convert: fastpath.RowsFunction,
     fetched: Sequence[Sequence[Any]],
     error: Exception,
 ) -> str:

@@ -8,7 +8,7 @@ swaps in with htmx), or with ``format=json`` the object
 the current state of every job it watches: a progress bar is a state, so a
 reconnect repeats nothing that matters and misses nothing.
 
-Updates come from ``streams.progress`` (one hub per scope per process; the
+Updates come from ``streams.jobs.progress`` (one hub per scope per process; the
 channel layer when it crosses processes, otherwise the job rows read 4 times
 a second). A user watches only their own jobs (a superuser all); another
 user's job id is a 404, decided before the stream starts.
@@ -25,11 +25,12 @@ from django.http.response import HttpResponseBase
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET
 
-from streams.access import stream_staff_required
-from streams.models import ExportJob
-from streams.progress import Scope, subscribe
-from streams.responses import EventStreamResponse
-from streams.sse import Event, Message
+from streams.conf import heartbeat_seconds
+from streams.http.access import stream_staff_required
+from streams.http.responses import EventStreamResponse
+from streams.http.sse import Event, Message
+from streams.jobs.models import ExportJob
+from streams.jobs.progress import Scope, subscribe
 
 FORMATS = ("html", "json")
 
@@ -73,7 +74,7 @@ async def jobs_stream(request: HttpRequest) -> HttpResponseBase:
         return HttpResponseBadRequest("format must be html or json.\n", content_type="text/plain")
     user: Any = await request.auser()
     scope = Scope() if user.is_superuser else Scope(user_id=user.pk)
-    return EventStreamResponse(job_events(scope, fmt, listing=True))
+    return EventStreamResponse(job_events(scope, fmt, listing=True), heartbeat=heartbeat_seconds())
 
 
 @require_GET
@@ -85,4 +86,4 @@ async def job_stream(request: HttpRequest, pk: int) -> HttpResponseBase:
     user = await request.auser()
     if not await ExportJob.objects.visible_to(user).filter(pk=pk).aexists():
         raise Http404("No such export job.")
-    return EventStreamResponse(job_events(Scope(job_id=pk), fmt))
+    return EventStreamResponse(job_events(Scope(job_id=pk), fmt), heartbeat=heartbeat_seconds())

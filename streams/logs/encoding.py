@@ -1,6 +1,6 @@
 """Encoders for log events: HTML fragments or JSON in SSE events, or plain text.
 
-Pure functions from a ``streams.log_stream`` event to an ``Event`` (or to
+Pure functions from a ``streams.logs.follow`` event to an ``Event`` (or to
 bytes for ``text/plain``); the views only choose one. An unfiltered client's
 lines are the tailer's shared batches, so their fragment or JSON is computed
 once per batch and reused by every such client; several batches coalesced
@@ -24,10 +24,9 @@ from typing import Final, Literal
 import orjson
 from django.template.loader import render_to_string
 
-from streams.log_stream import IdleEvent, LinesEvent, LogEvent, NoticeEvent, SkippedEvent
-from streams.logs import LogLine, group_entries
-from streams.responses import HEARTBEAT
-from streams.sse import Event, Message
+from streams.http.sse import HEARTBEAT, Event, Message
+from streams.logs.follow import IdleEvent, LinesEvent, LogEvent, NoticeEvent, SkippedEvent
+from streams.logs.lines import LogLine, group_entries
 
 Format = Literal["html", "json"]
 FORMATS: Final[tuple[Format, ...]] = ("html", "json")

@@ -1,7 +1,7 @@
 """Server-Sent Events frames, encoded exactly as the WHATWG HTML standard parses them.
 
 The encoder is a pure function from a message to bytes; the response
-lifecycle lives in ``streams.responses``. Choices:
+lifecycle lives in ``streams.http.responses``. Choices:
 
 * ``data`` is split on every line break the parser recognises (``\\r\\n``,
   lone ``\\r`` and ``\\n``; not ``str.splitlines``, which also splits on
@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
+from typing import Final
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _FORBIDDEN_IN_FIELD = re.compile(r"[\r\n\0]")
@@ -97,3 +98,7 @@ def encode(message: Message) -> bytes:
     if isinstance(message, Comment):
         return encode_comment(message)
     return encode_event(message)
+
+
+#: The comment every stream sends while idle (keeps proxies and the browser from timing out).
+HEARTBEAT: Final = Comment("heartbeat")

@@ -2,7 +2,7 @@
 
 Thin wiring, in order: method guard, staff (403), known source (404), query
 form (400, including a malformed ``Last-Event-ID``), then producer
-(``streams.log_stream.follow_log``), encoder (``streams.log_encoding``) and
+(``streams.logs.follow.follow_log``), encoder (``streams.logs.encoding``) and
 response. Nothing touches the database once the stream has started: the
 session is read by ``stream_staff_required`` before.
 """
@@ -17,13 +17,13 @@ from django.http.response import HttpResponseBase
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET
 
-from streams.access import stream_staff_required
 from streams.conf import heartbeat_seconds, log_sources
-from streams.log_encoding import Format, sse_events, text_chunks
-from streams.log_forms import LogStreamForm
-from streams.log_overview import overview_events
-from streams.log_stream import LogEvent, follow_log
-from streams.responses import EventStreamResponse, TextStreamResponse
+from streams.http.access import stream_staff_required
+from streams.http.responses import EventStreamResponse, TextStreamResponse
+from streams.logs.encoding import Format, sse_events, text_chunks
+from streams.logs.follow import LogEvent, follow_log
+from streams.logs.forms import LogStreamForm
+from streams.logs.overview import overview_events
 
 
 def source_path(name: str) -> Path:
@@ -59,7 +59,7 @@ async def log_stream(request: HttpRequest, name: str) -> HttpResponseBase:
     if isinstance(followed, HttpResponseBase):
         return followed
     events, fmt = followed
-    return EventStreamResponse(sse_events(events, fmt), beats_itself=True)
+    return EventStreamResponse(sse_events(events, fmt), heartbeat=None)
 
 
 @require_GET
@@ -84,4 +84,4 @@ def page_url(name: str) -> str:
 async def overview_stream(request: HttpRequest) -> HttpResponseBase:
     sources = log_sources()
     urls = {name: page_url(name) for name in sources}
-    return EventStreamResponse(overview_events(sources, urls))
+    return EventStreamResponse(overview_events(sources, urls), heartbeat=heartbeat_seconds())

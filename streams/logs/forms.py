@@ -17,9 +17,9 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, QueryDict
 
-from streams.log_encoding import FORMATS, Format
-from streams.log_stream import LineFilter
-from streams.logs import LEVELS, Cursor, Level
+from streams.logs.encoding import FORMATS, Format
+from streams.logs.follow import LineFilter
+from streams.logs.lines import LEVELS, Cursor, Level
 
 DEFAULT_BACKFILL: Final = 100
 MAX_BACKFILL: Final = 1000

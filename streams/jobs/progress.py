@@ -44,7 +44,7 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.utils import timezone
 
 from streams import conf
-from streams.models import ExportJob, reap_stale_jobs, stale_cutoff
+from streams.jobs.models import ExportJob, reap_stale_jobs, stale_cutoff
 
 ALL_JOBS_GROUP = "export-jobs"
 logger = logging.getLogger(__name__)

@@ -21,9 +21,9 @@ from typing import Final
 
 from django.template.loader import render_to_string
 
-from streams.logs import LEVELS, LogLine
-from streams.sse import Event
-from streams.tailer import Subscription, get_tailer
+from streams.http.sse import Event
+from streams.logs.files.tailer import Subscription, get_tailer
+from streams.logs.lines import LEVELS, LogLine
 
 MIN_INTERVAL: Final = 1.0
 CARD_TEMPLATE: Final = "streams/_source_card.html"

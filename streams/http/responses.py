@@ -16,9 +16,8 @@ from typing import Any
 
 from django.http import StreamingHttpResponse
 
-from streams import conf
-from streams.heartbeat import with_heartbeat
-from streams.sse import Comment, Message, encode
+from streams.http.heartbeat import with_heartbeat
+from streams.http.sse import HEARTBEAT, Message, encode
 
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 RETRY_MS = 2000
@@ -36,16 +35,13 @@ class _AsyncStreamingResponse(StreamingHttpResponse):
             self.headers.setdefault(header, value)
 
 
-HEARTBEAT = Comment("heartbeat")
-
-
 async def encode_sse(
     messages: AsyncIterator[Message], heartbeat: float | None, retry_ms: int | None
 ) -> AsyncIterator[bytes]:
     """Frame ``messages`` as SSE: a comment at once, then frames, heartbeats when idle.
 
     ``heartbeat=None``: the producer sends its own ``HEARTBEAT`` when idle
-    (cheaper per event than the generic wrapper; see ``streams.log_stream``).
+    (cheaper per event than the generic wrapper; see ``streams.logs.follow``).
     """
     first = f"retry: {retry_ms}\n: ok\n\n" if retry_ms is not None else ": ok\n\n"
     yield first.encode()
@@ -64,16 +60,13 @@ class EventStreamResponse(_AsyncStreamingResponse):
         self,
         messages: AsyncIterator[Message],
         *,
-        heartbeat: float | None = None,
-        beats_itself: bool = False,
+        heartbeat: float | None,
         retry_ms: int | None = RETRY_MS,
         **kwargs: Any,
     ) -> None:
-        """``beats_itself``: ``messages`` yields ``HEARTBEAT`` when idle, no wrapper needed."""
-        interval = conf.heartbeat_seconds() if heartbeat is None else heartbeat
-        super().__init__(
-            encode_sse(messages, None if beats_itself else interval, retry_ms), **kwargs
-        )
+        """``heartbeat``: the idle interval chosen by the view, or ``None`` when
+        ``messages`` yields ``HEARTBEAT`` itself while idle (no wrapper needed)."""
+        super().__init__(encode_sse(messages, heartbeat, retry_ms), **kwargs)
 
 
 class NDJSONResponse(_AsyncStreamingResponse):

@@ -21,7 +21,7 @@ cancel); rename to the final name and mark succeeded in a guarded update. On
 cancel or failure the partial file is removed and never offered. A worker
 asked to shut down (SIGTERM, Ctrl-C) puts its job back in the queue, and the
 next worker starts it from scratch; a worker killed outright (SIGKILL) is
-caught by the stale reaper instead (``streams.models.reap_stale_jobs``).
+caught by the stale reaper instead (``streams.jobs.models.reap_stale_jobs``).
 """
 
 from __future__ import annotations
@@ -48,10 +48,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from streams import conf
-from streams.export_query import ExportQueryForm
-from streams.exports import ExportFormat, get_exportable, iter_export
-from streams.models import ExportJob, reap_stale_jobs
-from streams.progress import JobStopped, ProgressReporter, publish
+from streams.exports.producer import ExportFormat, get_exportable, iter_export
+from streams.exports.query import ExportQueryForm
+from streams.jobs.models import ExportJob, reap_stale_jobs
+from streams.jobs.progress import JobStopped, ProgressReporter, publish
 
 logger = logging.getLogger(__name__)
 

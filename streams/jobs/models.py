@@ -1,0 +1,201 @@
+"""ExportJob: one background export, from the admin action to the downloadable file.
+
+The row is the job's single source of truth, shared by the request that
+created it, the worker that runs it and every server that shows it:
+
+* **Status changes are guarded updates** (``UPDATE ... WHERE status=...``),
+  never read-modify-write: a cancel from a page, the worker finishing and the
+  stale reaper can race, and exactly one of them wins. The worker learns
+  about a cancel because its next progress update matches no row.
+* **The file** is written as ``job-<id>.<format>.part`` in
+  ``STREAMBOARD_EXPORT_DIR`` and renamed to ``job-<id>.<format>`` only when
+  complete; ``file_name`` is set in the same guarded update that marks the job
+  succeeded, so a partial file is never offered.
+* **heartbeat_at** is refreshed with every progress save; a running job whose
+  heartbeat is older than ``STREAMBOARD_EXPORT_STALE_SECONDS`` lost its worker
+  (SIGKILL, power cut) and ``reap_stale_jobs`` marks it failed.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
+from django.utils import timezone
+
+from streams import conf
+
+
+class ExportJobQuerySet(models.QuerySet["ExportJob"]):
+    def visible_to(self, user: Any) -> ExportJobQuerySet:
+        """A user sees only their own jobs; a superuser sees all."""
+        if getattr(user, "is_superuser", False):
+            return self
+        return self.filter(user_id=getattr(user, "pk", None))
+
+
+class ExportJob(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    class Format(models.TextChoices):
+        NDJSON = "ndjson", "NDJSON"
+        CSV = "csv", "CSV"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="export_jobs"
+    )
+    model_label = models.CharField(max_length=100, help_text="app_label.model_name")
+    query = models.JSONField(
+        default=dict,
+        help_text="fields, filters, and either selected pks or the admin changelist's "
+        "filter and search parameters",
+    )
+    format = models.CharField(max_length=10, choices=Format, default=Format.NDJSON)
+    status = models.CharField(max_length=10, choices=Status, default=Status.QUEUED)
+    rows_done = models.BigIntegerField(default=0)
+    rows_total = models.BigIntegerField(null=True, blank=True)
+    bytes_written = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    file_name = models.CharField(
+        max_length=200, blank=True, help_text="the finished file in STREAMBOARD_EXPORT_DIR"
+    )
+    task_id = models.CharField(max_length=64, blank=True)
+
+    objects = ExportJobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-pk"]
+        indexes = [models.Index(fields=["status", "heartbeat_at"], name="exportjob_stale_idx")]
+
+    def __str__(self) -> str:
+        return f"export #{self.pk} of {self.model_label} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+    @property
+    def final_name(self) -> str:
+        return f"job-{self.pk}.{self.format}"
+
+    def partial_path(self) -> Path:
+        return conf.export_dir() / f"{self.final_name}.part"
+
+    def result_path(self) -> Path | None:
+        """The finished file, only for a succeeded job (never a partial one)."""
+        if self.status != self.Status.SUCCEEDED or not self.file_name:
+            return None
+        return conf.export_dir() / self.file_name
+
+    def download_name(self) -> str:
+        return f"{self.model_label}-{self.pk}.{self.format}"
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.SUCCEEDED:
+            return 100
+        if not self.rows_total:
+            return 0
+        return min(100, self.rows_done * 100 // self.rows_total)
+
+    def elapsed_seconds(self) -> float | None:
+        if self.started_at is None:
+            return None
+        end = self.finished_at or timezone.now()
+        return max((end - self.started_at).total_seconds(), 0.0)
+
+    @property
+    def rows_per_second(self) -> float | None:
+        elapsed = self.elapsed_seconds()
+        if not elapsed or not self.rows_done:
+            return None
+        return self.rows_done / elapsed
+
+    @property
+    def eta_seconds(self) -> float | None:
+        rate = self.rows_per_second
+        if self.status != self.Status.RUNNING or not rate or self.rows_total is None:
+            return None
+        return max(self.rows_total - self.rows_done, 0) / rate
+
+    @property
+    def rows_done_text(self) -> str:
+        return f"{self.rows_done:,}"
+
+    @property
+    def rows_total_text(self) -> str:
+        return f"{self.rows_total:,}" if self.rows_total is not None else ""
+
+    @property
+    def rows_per_second_text(self) -> str:
+        rate = self.rows_per_second
+        return f"{rate:,.0f}" if rate else ""
+
+    def state(self) -> dict[str, Any]:
+        """What ``format=json`` progress events carry."""
+        return {
+            "id": self.pk,
+            "status": self.status,
+            "done": self.rows_done,
+            "total": self.rows_total,
+            "error": self.error,
+        }
+
+    def version(self) -> str:
+        """Changes whenever what a progress bar shows changes: the SSE event id."""
+        return f"{self.pk}.{self.status}.{self.rows_done}.{self.rows_total or 0}"
+
+
+def stale_cutoff(now: Any = None) -> Any:
+    """Running jobs whose heartbeat is older than this have lost their worker."""
+    return (now or timezone.now()) - timedelta(seconds=conf.export_stale_seconds())
+
+
+def reap_stale_jobs(now: Any = None) -> list[int]:
+    """Mark running jobs whose worker stopped beating as failed, removing partial files.
+
+    Called when a worker starts a job and when export pages and streams load,
+    so a SIGKILLed worker's job is failed a bounded time later (the stale
+    threshold plus the next page load or task) instead of "running" for ever.
+    """
+    now = now or timezone.now()
+    cutoff = stale_cutoff(now)
+    stale = list(ExportJob.objects.filter(status=ExportJob.Status.RUNNING, heartbeat_at__lt=cutoff))
+    reaped = []
+    for job in stale:
+        updated = ExportJob.objects.filter(
+            pk=job.pk, status=ExportJob.Status.RUNNING, heartbeat_at__lt=cutoff
+        ).update(
+            status=ExportJob.Status.FAILED,
+            finished_at=now,
+            error=(
+                "The export worker stopped responding (no heartbeat for "
+                f"{conf.export_stale_seconds():g}s); the partial file was removed."
+            ),
+        )
+        if updated:
+            job.partial_path().unlink(missing_ok=True)
+            reaped.append(job.pk)
+    return reaped
+
+
+@receiver(post_delete, sender=ExportJob)
+def remove_job_files(sender: type[ExportJob], instance: ExportJob, **kwargs: Any) -> None:
+    """A deleted job takes its file along (a running one's worker removes its partial)."""
+    (conf.export_dir() / instance.final_name).unlink(missing_ok=True)

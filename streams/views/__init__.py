@@ -1,1 +1,0 @@
-"""Stream views, one module per area: thin wiring of producer to encoder."""
