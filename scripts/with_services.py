@@ -1,6 +1,6 @@
 """Run a command with a private PostgreSQL and Redis: ``with_services.py -- CMD ...``.
 
-Starts both on free ports in temporary directories (``tests.services``),
+Starts both on free ports in temporary directories (``tests.support.services``),
 exports ``DATABASE_URL`` and ``REDIS_URL`` to the command, and stops them by
 process id afterwards. ``make test`` uses it to run the database- and
 channel-layer-dependent tests again in the scale-out configuration.
@@ -18,7 +18,7 @@ sys.path.insert(0, str(ROOT))
 
 import pytest  # noqa: E402
 
-from tests.services import postgres_server, redis_server  # noqa: E402
+from tests.support.services import postgres_server, redis_server  # noqa: E402
 
 
 def main(argv: list[str]) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from typing import Any
@@ -10,28 +11,26 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from tests.live import LiveServer, run_server
+from tests.support.live import LiveServer, run_server
 
-pytest_plugins = ["tests.browser"]
+pytest_plugins = ["tests.support.browser"]
 
-# Run a second time by ``make test`` against a private PostgreSQL and Redis
-# (``scripts/with_services.py``): everything that touches the database across
-# processes or the channel layer. Marked here, in one place, by module.
-SCALE_OUT_MODULES = {
-    "test_export_fast_path",
-    "test_exports_view",
-    "test_exports_live",
-    "test_jobs",
-    "test_jobs_live",
-    "test_stream_connections",
-    "test_scale_out",
-}
+# ``make test`` runs the modules marked ``services`` (each says so itself with
+# ``pytestmark``) a second time against a private PostgreSQL and Redis
+# (``scripts/with_services.py``). A rename or a lost mark must never shrink that
+# pass silently: it refuses to run fewer tests than this.
+SERVICES_PASS_MIN_TESTS = 129
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.path.stem in SCALE_OUT_MODULES:
-            item.add_marker(pytest.mark.services)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if os.environ.get("STREAMBOARD_SCALE_OUT_RUN") != "1":
+        return
+    count = len(session.items)
+    if count < SERVICES_PASS_MIN_TESTS:
+        raise pytest.UsageError(
+            f"the PostgreSQL/Redis pass selected {count} tests, fewer than its floor of "
+            f"{SERVICES_PASS_MIN_TESTS}: a module lost its services mark?"
+        )
 
 
 @pytest.fixture

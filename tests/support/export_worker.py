@@ -15,7 +15,7 @@ from contextlib import contextmanager
 
 from django.conf import settings
 
-from tests.live import ROOT, child_env, stop
+from tests.support.live import ROOT, child_env, stop
 
 SLOW_EXPORT = {
     "STREAMBOARD_EXPORT_CHUNK_SIZE": "10",

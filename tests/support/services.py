@@ -20,7 +20,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.live import free_port, stop, wait_until
+from tests.support.live import free_port, stop, wait_until
 
 REQUIRE_SERVICES = os.environ.get("STREAMBOARD_REQUIRE_SERVICES") == "1"
 

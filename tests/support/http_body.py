@@ -12,7 +12,7 @@ import socket
 import time
 from dataclasses import dataclass, field
 
-from tests.live import LiveServer
+from tests.support.live import LiveServer
 
 
 @dataclass

@@ -17,10 +17,10 @@ from playwright.sync_api import Browser
 
 from dashboard.models import Order
 from streams.jobs.models import ExportJob
-from tests.browser import sign_in
-from tests.demo_orders import make_orders
-from tests.export_worker import export_env, run_worker
-from tests.live import LiveServer, wait_until
+from tests.support.browser import sign_in
+from tests.support.demo_orders import make_orders
+from tests.support.export_worker import export_env, run_worker
+from tests.support.live import LiveServer, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 

@@ -12,7 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from dashboard.environment import env_bool, env_float, env_int, parse_log_sources
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(

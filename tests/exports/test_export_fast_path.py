@@ -28,7 +28,9 @@ from hypothesis import strategies as st
 from dashboard.models import Customer, Order
 from streams.exports import csv_rows, fastpath, ndjson
 from streams.exports.producer import ENCODE_BATCH, ExportFormat, get_exportable, iter_export
-from tests.demo_orders import make_awkward_orders, make_customer, make_order, make_orders
+from tests.support.demo_orders import make_awkward_orders, make_customer, make_order, make_orders
+
+pytestmark = pytest.mark.services
 
 UTC = datetime.UTC
 FORMATS: tuple[ExportFormat, ...] = ("ndjson", "csv")

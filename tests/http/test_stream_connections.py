@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from tests.live import LiveServer
+from tests.support.live import LiveServer
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.services]
 
 STREAMS = 20
 

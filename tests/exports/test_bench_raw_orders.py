@@ -13,7 +13,7 @@ from django.db import connection
 from bench import raw_orders
 from dashboard.models import Order
 from streams.exports.producer import get_exportable, iter_export
-from tests.demo_orders import AWKWARD, make_customer, make_order
+from tests.support.demo_orders import AWKWARD, make_customer, make_order
 
 
 @pytest.mark.django_db(transaction=True)

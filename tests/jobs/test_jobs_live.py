@@ -28,12 +28,12 @@ from httpx_sse import connect_sse
 from dashboard.models import Order
 from streams.jobs.models import ExportJob
 from tests.conftest import session_cookie
-from tests.demo_orders import make_orders
-from tests.export_worker import SLOW_EXPORT, export_env, run_worker
-from tests.http_body import get
-from tests.live import LiveServer, wait_until
+from tests.support.demo_orders import make_orders
+from tests.support.export_worker import SLOW_EXPORT, export_env, run_worker
+from tests.support.http_body import get
+from tests.support.live import LiveServer, wait_until
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.services]
 
 
 @pytest.fixture(autouse=True)
@@ -292,7 +292,7 @@ def test_with_redis_the_workers_progress_crosses_to_the_server_through_the_chann
 ) -> None:
     """With a cross-process layer the server reads job rows only every 2 s: the many
     progress events seen during a 1.5 s run can only have come through Redis."""
-    from tests.services import redis_server
+    from tests.support.services import redis_server
 
     make_orders(300)
     job = start_export(root_client)

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Locator, Page, Request, expect
 
-from tests.browser import sign_in
-from tests.live import LiveServer
+from tests.support.browser import sign_in
+from tests.support.live import LiveServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 

@@ -21,7 +21,7 @@ from django.contrib.auth.models import User
 from httpx_sse import EventSource, ServerSentEvent
 
 from tests.conftest import session_cookie
-from tests.live import LiveServer
+from tests.support.live import LiveServer
 
 pytestmark = pytest.mark.live
 

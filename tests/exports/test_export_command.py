@@ -13,7 +13,7 @@ from django.core.management import CommandError, call_command
 
 from dashboard.models import Order
 from streams.exports.producer import ExportEncodingError, get_exportable, iter_export
-from tests.demo_orders import make_awkward_orders, make_orders
+from tests.support.demo_orders import make_awkward_orders, make_orders
 
 
 def export(*args: str, **options: object) -> str:

@@ -25,9 +25,9 @@ from django.core.management import call_command
 
 from dashboard.models import Order
 from tests.conftest import session_cookie
-from tests.demo_orders import make_customer, make_order, make_orders
-from tests.http_body import ChunkedDecoder, get
-from tests.live import LiveServer, wait_until
+from tests.support.demo_orders import make_customer, make_order, make_orders
+from tests.support.http_body import ChunkedDecoder, get
+from tests.support.live import LiveServer, wait_until
 
 pytestmark = pytest.mark.live
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import sign_in
+from tests.support.browser import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 

@@ -26,7 +26,7 @@ from streams.exports.producer import (
     get_exportable,
     iter_export,
 )
-from tests.demo_orders import make_awkward_orders, make_customer, make_order, make_orders
+from tests.support.demo_orders import make_awkward_orders, make_customer, make_order, make_orders
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.live import LiveServer
-from tests.services import skip_or_fail
+from tests.support.live import LiveServer
+from tests.support.services import skip_or_fail
 
 CHROMIUM = os.environ.get("STREAMBOARD_CHROMIUM", "/usr/bin/chromium")
 ARGS = [

@@ -12,11 +12,11 @@ from django.core.management import call_command
 
 from dashboard.models import Order
 from tests.conftest import session_cookie
-from tests.demo_orders import make_customer, make_order, make_orders
-from tests.http_body import get
-from tests.live import LiveServer
+from tests.support.demo_orders import make_customer, make_order, make_orders
+from tests.support.http_body import get
+from tests.support.live import LiveServer
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.services]
 
 URL = "/exports/dashboard.order.ndjson"
 

@@ -15,9 +15,9 @@ from django.test import AsyncClient
 from django.urls import reverse
 
 from dashboard.models import Order
-from tests.demo_orders import make_orders
+from tests.support.demo_orders import make_orders
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.services]
 
 
 def url(label: str = "dashboard.order", fmt: str = "ndjson") -> str:

@@ -20,7 +20,9 @@ from dashboard.models import Order
 from streams.exports.producer import iter_export
 from streams.exports.task import execute_job
 from streams.jobs.models import ExportJob, reap_stale_jobs
-from tests.demo_orders import make_orders
+from tests.support.demo_orders import make_orders
+
+pytestmark = pytest.mark.services
 
 CHANGELIST = "/admin/dashboard/order/"
 ACTION = "export_in_background"
