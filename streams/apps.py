@@ -10,7 +10,7 @@ class StreamsConfig(AppConfig):
     def ready(self) -> None:
         # Registers the export allow-list checks (streams.E001...).
         from streams import checks  # noqa: F401
-        from streams.admin import install_export_action
+        from streams.exports.admin import install_export_action
 
         # The admin app (listed before this one) has autodiscovered every
         # app's admin module by now: add the background export action to the

@@ -10,7 +10,6 @@ load, so nobody is shown a job "running" for ever.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.contrib import messages
@@ -20,9 +19,9 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_POST, require_safe
 
-from streams.exports.producer import CONTENT_TYPES
+from streams.exports.formats import get_format
 from streams.http.ranges import ranged_file_response
 from streams.jobs.models import ExportJob, reap_stale_jobs
 from streams.jobs.progress import publish
@@ -73,24 +72,19 @@ def job_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     return HttpResponseRedirect(reverse("export-job", args=[job.pk]), status=303)
 
 
-def _download_target(request: HttpRequest, pk: int) -> tuple[ExportJob, Any]:
-    job = visible_job(request, pk)
+@require_safe
+@staff_member_required
+async def job_download(request: HttpRequest, pk: int) -> HttpResponseBase:
+    """The finished file, with ``Range`` (206, ``curl -C -``), an ``ETag``, and ``HEAD``."""
+    job = await sync_to_async(visible_job)(request, pk)
     path = job.result_path()
     if path is None:
         raise Http404("This export has no finished file.")
-    return job, path
-
-
-@require_GET
-@staff_member_required
-async def job_download(request: HttpRequest, pk: int) -> HttpResponseBase:
-    """The finished file, with ``Range`` (206, ``curl -C -``) and an ``ETag``."""
-    job, path = await sync_to_async(_download_target)(request, pk)
     finished = job.finished_at.timestamp() if job.finished_at else 0
     return await ranged_file_response(
         request,
         path,
         filename=job.download_name(),
-        content_type=CONTENT_TYPES[job.format],  # type: ignore[index]
+        content_type=get_format(job.format).content_type,
         etag=f"export-{job.pk}-{job.bytes_written}-{finished:.6f}",
     )

@@ -1,12 +1,12 @@
-"""Exports: the allow-list of exportable models and the one producer of export bytes.
+"""Exports: the one producer of export bytes, for the view, the CLI and the task.
 
 Design choices:
 
-* **Allow-list, from settings.** ``STREAMBOARD_EXPORTS`` maps a model label to
-  the fields that may leave the server. A model that is not listed is not
-  exportable at all (``get_exportable`` raises ``LookupError``); a field that
-  looks secret (password, token, key...) is refused here and by the system
-  check ``streams.E001``.
+* **Allowed fields only.** The allow-list (``streams.exports.allow_list``)
+  says which models and fields may leave the server; the producer refuses
+  secret-looking or non-column names again, whoever calls it.
+* **Formats from one table.** Header bytes, the row shape and the encoder of
+  each format come from ``streams.exports.formats``.
 * **One producer, two drivers.** ``iter_export`` (sync: the CLI and the task
   worker) and ``aiter_export`` (async: the streamed view) run the same
   ``_fetch_chunk`` function, so they give the same bytes for the same query.
@@ -27,7 +27,8 @@ Design choices:
   naming the row) or a database that goes away raises out of the generator;
   the server then aborts the connection, so a client sees a broken transfer
   and never a clean short file.
-* **Batching.** One yield per chunk of rows (2000 by default): one ASGI
+* **Batching.** One yield per chunk of rows (``STREAMBOARD_EXPORT_CHUNK_SIZE``,
+  2000 by default, for every driver: the view, the CLI and the task): one ASGI
   message per row costs 2-3x the throughput (see the bench results).
 * **Raw values, Django's bytes.** The ORM builds the query (filters,
   ``after``, order, the allow-listed fields), but rows skip Django's per-value
@@ -35,7 +36,7 @@ Design choices:
   text into ``Decimal``/``UUID``/``datetime``/dict only for orjson to turn
   them back into text. ``streams.exports.fastpath`` converts each column straight to
   what the encoders turn into the same bytes, falling back to Django's own
-  converters for anything it cannot prove equal (``tests/test_export_fast_path.py``
+  converters for anything it cannot prove equal (``tests/exports/test_export_fast_path.py``
   checks fast == Django on SQLite and PostgreSQL).
 * **Bounded objects.** Within a chunk, rows are read, converted and encoded
   250 at a time (``ENCODE_BATCH``), so only that many rows are ever Python
@@ -48,60 +49,25 @@ Design choices:
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncGenerator, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any
 
 from channels.db import database_sync_to_async
-from django.apps import apps
-from django.core.exceptions import EmptyResultSet, FieldDoesNotExist, ImproperlyConfigured
+from django.core.exceptions import EmptyResultSet
 from django.db import connections, models
 from django.db.models.sql.compiler import SQLCompiler
 
 from streams import conf
-from streams.exports import csv_rows, fastpath, ndjson
+from streams.exports import fastpath
+from streams.exports.allow_list import exportable_field
+from streams.exports.formats import ExportFormat, get_format
 
-ExportFormat = Literal["ndjson", "csv"]
-EXPORT_FORMATS: tuple[ExportFormat, ...] = get_args(ExportFormat)
-CHUNK_SIZE = 2000
 # Rows converted and encoded at a time within a chunk (bounds the Python objects alive).
 ENCODE_BATCH = 250
-# Stands for ``after`` while a chunk's query is compiled once: no row has it as its pk.
-_AFTER_PLACEHOLDER = -(2**62) - 7919
-
-CONTENT_TYPES: dict[ExportFormat, str] = {
-    "ndjson": "application/x-ndjson",
-    "csv": "text/csv; charset=utf-8",
-}
-
-# A field whose name contains one of these words is never exportable.
-SECRET_NAME = re.compile(
-    r"(^|_)(password|passwd|pwd|passphrase|token|secret|key|apikey|hash|salt|otp|"
-    r"credentials?|private)s?($|_)",
-    re.IGNORECASE,
-)
-
-
-def is_secret_name(name: str) -> bool:
-    return SECRET_NAME.search(name) is not None
-
-
-@dataclass(frozen=True, slots=True)
-class Exportable:
-    """A model configured for export, with the fields that may leave the server."""
-
-    model: type[models.Model]
-    label: str
-    fields: tuple[str, ...]
-
-    def model_field(self, name: str) -> models.Field[Any, Any]:
-        field = self.model._meta.get_field(name)
-        assert isinstance(field, models.Field)
-        return field
-
-    def filename(self, fmt: ExportFormat) -> str:
-        return f"{self.label}.{fmt}"
+# Stands for ``after`` while a chunk's query is compiled once: no row has it as its
+# pk. Public so a test can build the ambiguous case where a filter value equals it.
+AFTER_PLACEHOLDER = -(2**62) - 7919
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,51 +77,6 @@ class ExportChunk:
     data: bytes
     rows: int
     last_pk: int | None
-
-
-def exportable_field(model: type[models.Model], name: str) -> models.Field[Any, Any]:
-    """The concrete model field ``name``, or ``ImproperlyConfigured`` saying why not."""
-    if is_secret_name(name):
-        raise ImproperlyConfigured(
-            f"{model._meta.label_lower}.{name} looks secret; not exportable."
-        )
-    try:
-        field = model._meta.get_field(name)
-    except FieldDoesNotExist:
-        raise ImproperlyConfigured(f"{model._meta.label_lower} has no field {name!r}.") from None
-    if not isinstance(field, models.Field) or not field.concrete or field.many_to_many:
-        raise ImproperlyConfigured(
-            f"{model._meta.label_lower}.{name} is not a concrete column; only those export."
-        )
-    return field
-
-
-def get_exportable(label: str) -> Exportable:
-    """The exportable model ``label`` ("app_label.model_name").
-
-    Raises ``LookupError`` when no such model exists or it is not configured
-    for export, and ``ImproperlyConfigured`` for a broken configuration.
-    """
-    label = label.lower()
-    allow_list = conf.export_allow_list()
-    if label not in allow_list:
-        raise LookupError(f"{label} is not configured for export.")
-    model = apps.get_model(label)
-    fields = tuple(allow_list[label])
-    for name in fields:
-        exportable_field(model, name)
-    return Exportable(model=model, label=label, fields=fields)
-
-
-def exportables() -> list[Exportable]:
-    """Every model configured for export (installed ones only)."""
-    found = []
-    for label in conf.export_allow_list():
-        try:
-            found.append(get_exportable(label))
-        except LookupError:
-            continue
-    return found
 
 
 def count_rows(queryset: models.QuerySet[Any], after: int | None = None) -> int:
@@ -184,35 +105,20 @@ class _Encoder:
     """Turns fetched rows into bytes for one format; built once per export."""
 
     def __init__(self, model: type[models.Model], fields: Sequence[str], fmt: ExportFormat):
-        if fmt not in EXPORT_FORMATS:
-            raise ValueError(f"unknown export format {fmt!r}; use one of {EXPORT_FORMATS}")
+        self.format = get_format(fmt)
         self.model = model
         self.fields = tuple(fields)
-        self.fmt = fmt
         self.model_label = model._meta.label_lower
         self._plans: dict[tuple[str, str], _Plan] = {}
         self._sql: dict[tuple[str, int], tuple[str, tuple[Any, ...], int | None]] = {}
-        self.cells: list[csv_rows.Cell] = [
-            csv_rows.json_cell
-            if isinstance(model._meta.get_field(name), models.JSONField)
-            else csv_rows.plain_cell
-            for name in self.fields
-        ]
+        self.encode = self.format.encoder([exportable_field(model, name) for name in self.fields])
 
     def header(self) -> bytes:
-        return csv_rows.encode_header(self.fields) if self.fmt == "csv" else b""
-
-    def rows(self, rows: Sequence[Sequence[Any]]) -> bytes:
-        """Encode converted rows (tuples in ``fields`` order): the plain way."""
-        if self.fmt == "csv":
-            return csv_rows.encode_rows(self.cells, rows)
-        return ndjson.encode_rows(self.fields, rows)
+        return self.format.header(self.fields)
 
     def raw_rows(self, convert: fastpath.RowsFunction, fetched: Sequence[Sequence[Any]]) -> bytes:
         """Encode raw rows (pk first) through ``convert`` (see ``_Plan``)."""
-        if self.fmt == "csv":
-            return csv_rows.encode_rows(self.cells, convert(fetched))
-        return ndjson.encode_dicts(convert(fetched))
+        return self.encode(convert(fetched))
 
     def chunk_sql(
         self, queryset: models.QuerySet[Any], plan: _Plan, after: int | None, chunk_size: int
@@ -230,10 +136,8 @@ class _Encoder:
             return self._compile(queryset, plan, chunk_size)
         key = (queryset.db, chunk_size)
         if key not in self._sql:
-            sql, params = self._compile(
-                queryset.filter(pk__gt=_AFTER_PLACEHOLDER), plan, chunk_size
-            )
-            found = [i for i, value in enumerate(params) if value == _AFTER_PLACEHOLDER]
+            sql, params = self._compile(queryset.filter(pk__gt=AFTER_PLACEHOLDER), plan, chunk_size)
+            found = [i for i, value in enumerate(params) if value == AFTER_PLACEHOLDER]
             self._sql[key] = (sql, tuple(params), found[0] if len(found) == 1 else None)
         sql, cached, index = self._sql[key]
         if index is None:
@@ -256,7 +160,7 @@ class _Encoder:
         plan = self._plans.get(key)
         if plan is None:
             columns = fastpath.plan_columns(compiler, self.model, ("pk", *self.fields))
-            names = self.fields if self.fmt == "ndjson" else None
+            names = self.fields if self.format.records else None
             plan = self._plans[key] = _Plan(
                 columns=columns,
                 optimistic=fastpath.compile_rows(columns.converters, names, columns.inline),
@@ -350,15 +254,18 @@ def iter_export(
     fmt: ExportFormat,
     *,
     after: int | None = None,
-    chunk_size: int = CHUNK_SIZE,
+    chunk_size: int | None = None,
 ) -> Iterator[ExportChunk]:
     """Export ``queryset``'s ``fields`` in primary-key order, one chunk per query.
 
     ``fields`` must already be validated against the allow-list (the form
     does); this only refuses secret-looking or non-column names. The first
     chunk of a CSV export carries the header (unless ``after`` is given) and
-    may have ``rows == 0`` when the queryset is empty.
+    may have ``rows == 0`` when the queryset is empty. ``chunk_size``
+    defaults to ``STREAMBOARD_EXPORT_CHUNK_SIZE``.
     """
+    if chunk_size is None:
+        chunk_size = conf.export_chunk_size()
     _check_fields(queryset, fields)
     encoder = _Encoder(queryset.model, fields, fmt)
     header = encoder.header() if after is None else b""
@@ -381,7 +288,7 @@ async def aiter_export(
     fmt: ExportFormat,
     *,
     after: int | None = None,
-    chunk_size: int = CHUNK_SIZE,
+    chunk_size: int | None = None,
 ) -> AsyncGenerator[ExportChunk]:
     """``iter_export`` for the event loop: the same chunks, one thread hop per chunk.
 
@@ -389,6 +296,8 @@ async def aiter_export(
     closes it after each hop (with ``CONN_MAX_AGE = 0``), so a slow client
     costs no connection.
     """
+    if chunk_size is None:
+        chunk_size = conf.export_chunk_size()
     _check_fields(queryset, fields)
     encoder = _Encoder(queryset.model, fields, fmt)
     header = encoder.header() if after is None else b""

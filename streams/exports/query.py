@@ -32,7 +32,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from streams.exports.producer import Exportable
+from streams.exports.allow_list import Exportable
 
 LOOKUPS = ("exact", "gte", "lte")
 # Fields that can be compared with __gte/__lte (not text that means a choice,

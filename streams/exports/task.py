@@ -5,14 +5,12 @@ commits) by the admin action and runs in the worker process, never in the
 request. It writes exactly the bytes of the streamed and CLI exports of the
 same query: the same ``iter_export`` producer, the same encoders.
 
-The job's query is rebuilt here, from what the admin action stored:
-
-* ``{"pks": [...]}``: the rows the user ticked;
-* ``{"changelist": "<query string>"}``: "select all N" on a filtered,
-  searched changelist. The ModelAdmin builds its changelist queryset again
-  for the job's user from the stored parameters (``get_changelist_instance``
-  on a ``RequestFactory`` request), so the export holds exactly the rows the
-  user saw, however many millions, and the request stored only a few bytes.
+The job's rows are rebuilt here from what the admin action stored, a
+``streams.exports.job_query.JobQuery``: the keys the user ticked, or for
+"select all N" the changelist's filters and search, which
+``streams.exports.changelist`` replays through the ModelAdmin for the job's
+user, so the export holds exactly the rows the user saw, however many
+millions, and the request stored only a few bytes.
 
 Steps: reap stale jobs; claim the job (``queued`` → ``running``, a guarded
 update: a job cancelled before it started is left alone); count; write
@@ -36,19 +34,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 from typing import Any, cast
-from urllib.parse import urlencode
 
-from django.contrib import admin
 from django.contrib.auth import get_permission_codename, get_user_model
 from django.db import models
-from django.http import QueryDict
 from django.tasks import task
-from django.test import RequestFactory
-from django.urls import reverse
 from django.utils import timezone
 
 from streams import conf
-from streams.exports.producer import ExportFormat, get_exportable, iter_export
+from streams.exports.allow_list import get_exportable
+from streams.exports.formats import ExportFormat
+from streams.exports.job_query import JobQuery
+from streams.exports.producer import iter_export
 from streams.exports.query import ExportQueryForm
 from streams.jobs.models import ExportJob, reap_stale_jobs
 from streams.jobs.progress import JobStopped, ProgressReporter, publish
@@ -67,39 +63,12 @@ def job_queryset(job: ExportJob) -> tuple[models.QuerySet[Any], tuple[str, ...]]
     )
     if not (user.is_active and user.is_staff and may_view):
         raise PermissionError(f"{user} may not view {job.model_label}.")
-    query: dict[str, Any] = job.query or {}
-    params = dict(query.get("params") or {})
-    form = ExportQueryForm(exportable, params)
+    stored = JobQuery.from_json(job.query)
+    form = ExportQueryForm(exportable, stored.params)
     if not form.is_valid():
         raise ValueError("invalid export query: " + form.error_text().strip())
     export_query = form.export_query()
-    queryset: models.QuerySet[Any]
-    if "changelist" in query:
-        queryset = changelist_queryset(user, exportable.model, query["changelist"])
-    else:
-        queryset = exportable.model._default_manager.all()
-        if "pks" in query:
-            queryset = queryset.filter(pk__in=query["pks"])
-    return export_query.apply(queryset), export_query.fields
-
-
-def changelist_queryset(user: Any, model: type[models.Model], params: str) -> models.QuerySet[Any]:
-    """The changelist rows ``user`` (checked by ``job_queryset``) sees with the stored query."""
-    model_admin = admin.site._registry.get(model)
-    opts = model._meta
-    if model_admin is None:
-        raise LookupError(f"{opts.label_lower} has no admin changelist.")
-    url = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
-    request = RequestFactory().get(url, QueryDict(params))
-    request.user = user
-    changelist = model_admin.get_changelist_instance(request)
-    return changelist.get_queryset(request)
-
-
-def changelist_params(query_dict: QueryDict) -> str:
-    """The changelist parameters worth keeping (filters, search), as a query string."""
-    keep = [(key, value) for key, value in query_dict.lists() if key not in ("p", "o", "_to_field")]
-    return urlencode([(key, value) for key, values in keep for value in values])
+    return export_query.apply(stored.rows(user, exportable.model)), export_query.fields
 
 
 def _finish(job: ExportJob, status: str, **fields: Any) -> bool:
@@ -155,7 +124,6 @@ def _write(job: ExportJob, partial: Path, stopping: threading.Event) -> None:
             queryset,
             fields,
             cast(ExportFormat, job.format),
-            chunk_size=conf.export_chunk_size(),
         ):
             file.write(chunk.data)
             reporter.update(chunk.rows, len(chunk.data))

@@ -1,9 +1,10 @@
 """Streamed exports: ``GET /exports/<app_label>.<model_name>.<ndjson|csv>``.
 
-Thin wiring, in order: method guard, staff (403), exportable model (404),
-the model's view permission (403), query form (400), then the producer and
-the response. Everything that can answer 4xx does so before the first byte;
-nothing is counted up front (a stream needs no total).
+A guard ladder, one rung per outcome: method (405), staff (403), exportable
+model and known format (404: both name the resource), the model's view
+permission (403), query form (400), then the producer, the encoder (chosen by
+the format table) and the response. Everything that can answer 4xx does so
+before the first byte; nothing is counted up front (a stream needs no total).
 
 A failure while streaming (a row that cannot be encoded, the database gone)
 propagates out of the body iterator, and the server aborts the connection:
@@ -13,30 +14,19 @@ the client sees a broken transfer, never a clean but short file.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any, cast
+from typing import Any
 
 from django.contrib.auth import get_permission_codename
 from django.db import models
-from django.http import (
-    Http404,
-    HttpRequest,
-    HttpResponseBadRequest,
-    HttpResponseForbidden,
-)
+from django.http import Http404, HttpRequest, HttpResponseBadRequest, HttpResponseForbidden
 from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_GET
 
-from streams.exports.producer import (
-    EXPORT_FORMATS,
-    Exportable,
-    ExportChunk,
-    ExportFormat,
-    aiter_export,
-    get_exportable,
-)
+from streams.exports.allow_list import Exportable, get_exportable
+from streams.exports.formats import get_format
+from streams.exports.producer import ExportChunk, aiter_export
 from streams.exports.query import ExportQueryForm
 from streams.http.access import stream_staff_required
-from streams.http.responses import CSVResponse, NDJSONResponse
 
 
 def view_permission(exportable: Exportable) -> str:
@@ -52,12 +42,11 @@ async def chunk_bytes(chunks: AsyncIterator[ExportChunk]) -> AsyncIterator[bytes
 @require_GET
 @stream_staff_required
 async def export_stream(request: HttpRequest, label: str, fmt: str) -> HttpResponseBase:
-    if fmt not in EXPORT_FORMATS:
-        raise Http404(f"Exports come as {' or '.join(EXPORT_FORMATS)}.")
     try:
         exportable = get_exportable(label)
-    except LookupError:
-        raise Http404(f"{label} is not exportable.") from None
+        export_format = get_format(fmt)
+    except LookupError as error:
+        raise Http404(str(error)) from None
     user = await request.auser()
     if not await user.ahas_perm(view_permission(exportable)):
         return HttpResponseForbidden(
@@ -67,13 +56,9 @@ async def export_stream(request: HttpRequest, label: str, fmt: str) -> HttpRespo
     if not form.is_valid():
         return HttpResponseBadRequest(form.error_text(), content_type="text/plain; charset=utf-8")
     query = form.export_query()
-    export_format = cast(ExportFormat, fmt)
     queryset: models.QuerySet[Any] = query.apply(exportable.model._default_manager.all())
-    body = chunk_bytes(aiter_export(queryset, query.fields, export_format, after=query.after))
-    response_class = NDJSONResponse if export_format == "ndjson" else CSVResponse
-    return response_class(
-        body,
-        headers={
-            "Content-Disposition": f'attachment; filename="{exportable.filename(export_format)}"'
-        },
+    chunks = aiter_export(queryset, query.fields, export_format.name, after=query.after)
+    disposition = f'attachment; filename="{exportable.filename(export_format)}"'
+    return export_format.response_class(
+        chunk_bytes(chunks), headers={"Content-Disposition": disposition}
     )

@@ -12,7 +12,8 @@ from django.db import connection
 
 from bench import raw_orders
 from dashboard.models import Order
-from streams.exports.producer import get_exportable, iter_export
+from streams.exports.allow_list import get_exportable
+from streams.exports.producer import iter_export
 from tests.support.demo_orders import AWKWARD, make_customer, make_order
 
 

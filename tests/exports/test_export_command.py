@@ -12,7 +12,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from dashboard.models import Order
-from streams.exports.producer import ExportEncodingError, get_exportable, iter_export
+from streams.exports.allow_list import get_exportable
+from streams.exports.producer import ExportEncodingError, iter_export
 from tests.support.demo_orders import make_awkward_orders, make_orders
 
 

@@ -27,7 +27,9 @@ from hypothesis import strategies as st
 
 from dashboard.models import Customer, Order
 from streams.exports import csv_rows, fastpath, ndjson
-from streams.exports.producer import ENCODE_BATCH, ExportFormat, get_exportable, iter_export
+from streams.exports.allow_list import get_exportable
+from streams.exports.formats import ExportFormat
+from streams.exports.producer import ENCODE_BATCH, iter_export
 from tests.support.demo_orders import make_awkward_orders, make_customer, make_order, make_orders
 
 pytestmark = pytest.mark.services

@@ -7,8 +7,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
 from dashboard.models import Order
-from streams.checks import check_export_allow_list
-from streams.exports.producer import exportables, get_exportable
+from streams.exports.allow_list import exportables, get_exportable
+from streams.exports.checks import check_export_allow_list
 
 
 def check_ids(exports: dict[str, object]) -> list[str]:

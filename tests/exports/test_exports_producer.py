@@ -17,13 +17,14 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ImproperlyConfigured
 
 from dashboard.models import Order
+from streams.exports.allow_list import get_exportable
+from streams.exports.formats import ExportFormat
 from streams.exports.producer import (
+    AFTER_PLACEHOLDER,
     ExportChunk,
     ExportEncodingError,
-    ExportFormat,
     aiter_export,
     count_rows,
-    get_exportable,
     iter_export,
 )
 from tests.support.demo_orders import make_awkward_orders, make_customer, make_order, make_orders
@@ -236,10 +237,8 @@ def test_a_filter_that_can_match_nothing_exports_nothing(db: None) -> None:
 
 
 def test_chunks_stay_exact_when_a_filter_value_equals_the_after_placeholder(db: None) -> None:
-    from streams.exports.producer import _AFTER_PLACEHOLDER
-
     orders = make_orders(7)
-    queryset = Order.objects.filter(pk__gt=_AFTER_PLACEHOLDER, quantity__gt=_AFTER_PLACEHOLDER)
+    queryset = Order.objects.filter(pk__gt=AFTER_PLACEHOLDER, quantity__gt=AFTER_PLACEHOLDER)
     chunks = list(iter_export(queryset, ("id",), "ndjson", chunk_size=3))
     assert [c.rows for c in chunks] == [3, 3, 1]
     ids = [orjson.loads(line)["id"] for c in chunks for line in c.data.splitlines()]

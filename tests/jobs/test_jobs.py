@@ -106,7 +106,7 @@ def test_the_action_on_a_selection_stores_the_keys_and_exports_exactly_those_row
 
 
 def job_fields() -> tuple[str, ...]:
-    from streams.exports.producer import get_exportable
+    from streams.exports.allow_list import get_exportable
 
     return get_exportable("dashboard.order").fields
 

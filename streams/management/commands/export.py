@@ -22,14 +22,9 @@ from typing import Any, BinaryIO, cast
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from streams.exports.producer import (
-    EXPORT_FORMATS,
-    ExportChunk,
-    ExportFormat,
-    count_rows,
-    get_exportable,
-    iter_export,
-)
+from streams.exports.allow_list import get_exportable
+from streams.exports.formats import EXPORT_FORMATS, ExportFormat, format_for_suffix
+from streams.exports.producer import ExportChunk, count_rows, iter_export
 from streams.exports.query import ExportQueryForm, parse_assignments
 from streams.terminal_progress import ProgressBar
 
@@ -121,7 +116,8 @@ def is_regular_target(path: Path) -> bool:
 
 
 def export_format(requested: str | None, output: str | None) -> ExportFormat:
-    if requested is None:
-        suffix = Path(output).suffix.lstrip(".") if output else ""
-        requested = suffix if suffix in EXPORT_FORMATS else "ndjson"
-    return cast(ExportFormat, requested)
+    """``--format`` (argparse checked it against the table), else the output's suffix."""
+    if requested is not None:
+        return cast(ExportFormat, requested)
+    by_suffix = format_for_suffix(Path(output).suffix.lstrip(".")) if output else None
+    return by_suffix.name if by_suffix is not None else "ndjson"
