@@ -21,6 +21,7 @@ from dashboard.environment import (
     env_str,
     parse_log_sources,
 )
+from streams import conf
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("STREAMBOARD_VAR_DIR", str(BASE_DIR / "var"))).resolve()
@@ -135,24 +136,34 @@ MEDIA_ROOT = VAR_DIR / "media"
 
 LOGIN_URL = "admin:login"
 
-# Streamboard's own settings, read once here; the app reads them through
-# ``streams.conf``.
+# Streamboard's own settings. ``streams.conf`` holds every default and is the
+# only reader; a variable left unset keeps conf's default (the README lists them).
 STREAMBOARD_DEMO_LOG = VAR_DIR / "logs" / "demo.log"
-STREAMBOARD_LOGS = parse_log_sources(env_str("STREAMBOARD_LOGS", f"demo={STREAMBOARD_DEMO_LOG}"))
-STREAMBOARD_HEARTBEAT_SECONDS = env_float("STREAMBOARD_HEARTBEAT_SECONDS", 15.0, minimum=0.05)
-STREAMBOARD_QUEUE_SIZE = env_int("STREAMBOARD_QUEUE_SIZE", 1000, minimum=1)
-STREAMBOARD_EXPORT_DIR = Path(env_str("STREAMBOARD_EXPORT_DIR", str(MEDIA_ROOT / "exports")))
+if log_sources := env_str("STREAMBOARD_LOGS", ""):
+    STREAMBOARD_LOGS = parse_log_sources(log_sources)  # unset: the demo log alone
+if export_dir := env_str("STREAMBOARD_EXPORT_DIR", ""):
+    STREAMBOARD_EXPORT_DIR = Path(export_dir)  # unset: MEDIA_ROOT / "exports"
+
+
+def _float(name: str, minimum: float) -> float:
+    return env_float(name, float(conf.DEFAULTS[name]), minimum=minimum)
+
+
+STREAMBOARD_HEARTBEAT_SECONDS = _float("STREAMBOARD_HEARTBEAT_SECONDS", minimum=0.05)
+STREAMBOARD_QUEUE_SIZE = env_int(
+    "STREAMBOARD_QUEUE_SIZE", conf.DEFAULTS["STREAMBOARD_QUEUE_SIZE"], minimum=1
+)
 # Background exports (ExportJob): rows per chunk, an optional pause per chunk
 # (to watch a bar on small data), how often progress is saved and published,
 # how often a server polls job rows when the channel layer does not cross
 # processes, and after how long without a heartbeat a running job is stale.
-STREAMBOARD_EXPORT_CHUNK_SIZE = env_int("STREAMBOARD_EXPORT_CHUNK_SIZE", 2000, minimum=1)
-STREAMBOARD_EXPORT_CHUNK_DELAY = env_float("STREAMBOARD_EXPORT_CHUNK_DELAY", 0.0, minimum=0.0)
-STREAMBOARD_EXPORT_PROGRESS_SECONDS = env_float(
-    "STREAMBOARD_EXPORT_PROGRESS_SECONDS", 0.1, minimum=0.01
+STREAMBOARD_EXPORT_CHUNK_SIZE = env_int(
+    "STREAMBOARD_EXPORT_CHUNK_SIZE", conf.DEFAULTS["STREAMBOARD_EXPORT_CHUNK_SIZE"], minimum=1
 )
-STREAMBOARD_EXPORT_POLL_SECONDS = env_float("STREAMBOARD_EXPORT_POLL_SECONDS", 0.2, minimum=0.01)
-STREAMBOARD_EXPORT_STALE_SECONDS = env_float("STREAMBOARD_EXPORT_STALE_SECONDS", 60.0, minimum=0.1)
+STREAMBOARD_EXPORT_CHUNK_DELAY = _float("STREAMBOARD_EXPORT_CHUNK_DELAY", minimum=0.0)
+STREAMBOARD_EXPORT_PROGRESS_SECONDS = _float("STREAMBOARD_EXPORT_PROGRESS_SECONDS", minimum=0.01)
+STREAMBOARD_EXPORT_POLL_SECONDS = _float("STREAMBOARD_EXPORT_POLL_SECONDS", minimum=0.01)
+STREAMBOARD_EXPORT_STALE_SECONDS = _float("STREAMBOARD_EXPORT_STALE_SECONDS", minimum=0.1)
 # What may be exported, per model: an allow-list of fields (never secrets; the
 # system check streams.E001 refuses password/token/key-like names). A model
 # that is not listed here is not exportable at all.

@@ -1,61 +1,102 @@
-"""Streamboard's settings as the app sees them, read from ``django.conf.settings``.
+"""Streamboard's settings as the app sees them, with every ``STREAMBOARD_*`` default.
 
-``dashboard.settings`` parses the environment once; this module is the only
-place the app looks them up, so tests can override them with
-``override_settings`` and everything follows.
+This module is the only reader of ``settings.STREAMBOARD_*`` and the only
+place a default is written: a setting left unset means the value below.
+``dashboard.settings`` parses the environment and takes its defaults from
+here (``DEFAULTS``), so the README's table, the site and the app cannot
+disagree; tests override settings with ``override_settings`` and everything
+follows, because nothing caches a value.
+
+Two defaults depend on the site's layout and are derived, not constants:
+``STREAMBOARD_EXPORT_DIR`` is ``MEDIA_ROOT/exports``, and ``STREAMBOARD_LOGS``
+is the demo log alone (``{"demo": STREAMBOARD_DEMO_LOG}``) when the site
+names one, else no source at all.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
+from typing import Any
 
 from django.conf import settings
+
+DEFAULTS: Mapping[str, Any] = MappingProxyType(
+    {
+        "STREAMBOARD_HEARTBEAT_SECONDS": 15.0,
+        "STREAMBOARD_QUEUE_SIZE": 1000,
+        "STREAMBOARD_EXPORTS": {},
+        "STREAMBOARD_EXPORT_CHUNK_SIZE": 2000,
+        "STREAMBOARD_EXPORT_CHUNK_DELAY": 0.0,
+        "STREAMBOARD_EXPORT_PROGRESS_SECONDS": 0.1,
+        "STREAMBOARD_EXPORT_POLL_SECONDS": 0.2,
+        "STREAMBOARD_EXPORT_STALE_SECONDS": 60.0,
+    }
+)
+EXPORT_SUBDIR = "exports"
+DEMO_SOURCE = "demo"
+
+
+def _get(name: str) -> Any:
+    return getattr(settings, name, DEFAULTS[name])
+
+
+def demo_log() -> Path | None:
+    """The file ``manage.py demo_log`` writes (a site setting; no demo when unset)."""
+    path = getattr(settings, "STREAMBOARD_DEMO_LOG", None)
+    return Path(path) if path else None
 
 
 def log_sources() -> dict[str, Path]:
     """The named log sources; a request picks one by name, never by path."""
-    sources: dict[str, Path] = settings.STREAMBOARD_LOGS
-    return sources
+    sources: dict[str, Path] | None = getattr(settings, "STREAMBOARD_LOGS", None)
+    if sources is not None:
+        return sources
+    demo = demo_log()
+    return {DEMO_SOURCE: demo} if demo is not None else {}
 
 
 def heartbeat_seconds() -> float:
-    return float(settings.STREAMBOARD_HEARTBEAT_SECONDS)
+    return float(_get("STREAMBOARD_HEARTBEAT_SECONDS"))
 
 
 def queue_size() -> int:
-    return int(settings.STREAMBOARD_QUEUE_SIZE)
+    return int(_get("STREAMBOARD_QUEUE_SIZE"))
 
 
 def export_allow_list() -> dict[str, list[str]]:
     """Model label -> the fields that may be exported; unlisted models are not exportable."""
-    allow_list: dict[str, list[str]] = getattr(settings, "STREAMBOARD_EXPORTS", {})
+    allow_list: dict[str, list[str]] = _get("STREAMBOARD_EXPORTS")
     return allow_list
 
 
 def export_dir() -> Path:
     """Where background exports write their files (temp name first, renamed when complete)."""
-    return Path(settings.STREAMBOARD_EXPORT_DIR)
+    path = getattr(settings, "STREAMBOARD_EXPORT_DIR", None)
+    return Path(path) if path else Path(settings.MEDIA_ROOT) / EXPORT_SUBDIR
 
 
 def export_chunk_size() -> int:
-    return int(getattr(settings, "STREAMBOARD_EXPORT_CHUNK_SIZE", 2000))
+    """Rows per chunk (one short keyset query) for every export: view, CLI and task."""
+    return int(_get("STREAMBOARD_EXPORT_CHUNK_SIZE"))
 
 
 def export_chunk_delay() -> float:
     """A pause after each chunk of a background export (0: none); lets a demo or test watch."""
-    return float(getattr(settings, "STREAMBOARD_EXPORT_CHUNK_DELAY", 0.0))
+    return float(_get("STREAMBOARD_EXPORT_CHUNK_DELAY"))
 
 
 def export_progress_seconds() -> float:
     """How often a running export saves and publishes its progress (at most)."""
-    return float(getattr(settings, "STREAMBOARD_EXPORT_PROGRESS_SECONDS", 0.1))
+    return float(_get("STREAMBOARD_EXPORT_PROGRESS_SECONDS"))
 
 
 def export_poll_seconds() -> float:
     """How often a server reads job rows when the channel layer cannot tell it."""
-    return float(getattr(settings, "STREAMBOARD_EXPORT_POLL_SECONDS", 0.2))
+    return float(_get("STREAMBOARD_EXPORT_POLL_SECONDS"))
 
 
 def export_stale_seconds() -> float:
     """A running job whose heartbeat is older than this has lost its worker."""
-    return float(getattr(settings, "STREAMBOARD_EXPORT_STALE_SECONDS", 60.0))
+    return float(_get("STREAMBOARD_EXPORT_STALE_SECONDS"))

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from dashboard.environment import env_bool, env_float, env_int, parse_log_sources
+from streams import conf
 
 ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
 
 
 @pytest.mark.parametrize(
@@ -59,3 +64,82 @@ def test_log_sources_are_named_absolute_paths() -> None:
         parse_log_sources("a=/x.log,a=/y.log")
     with pytest.raises(ImproperlyConfigured, match="names no log source"):
         parse_log_sources(" , ")
+
+
+def readme_defaults() -> dict[str, str]:
+    """The README's settings table: variable -> its documented default."""
+    rows = re.findall(r"^\| `(STREAMBOARD_\w+)` \| `([^`]*)` \|", README.read_text(), re.MULTILINE)
+    return dict(rows)
+
+
+def test_the_readme_defaults_are_what_the_app_sees_with_an_empty_environment(
+    tmp_path: Path,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMBOARD_")}
+    env["STREAMBOARD_VAR_DIR"] = str(tmp_path)
+    script = (
+        "import json; from streams import conf; print(json.dumps({"
+        "'STREAMBOARD_LOGS': ','.join(f'{k}={v}' for k, v in conf.log_sources().items()),"
+        "'STREAMBOARD_HEARTBEAT_SECONDS': f'{conf.heartbeat_seconds():g}',"
+        "'STREAMBOARD_QUEUE_SIZE': f'{conf.queue_size()}',"
+        "'STREAMBOARD_EXPORT_DIR': str(conf.export_dir()),"
+        "'STREAMBOARD_EXPORT_CHUNK_SIZE': f'{conf.export_chunk_size()}',"
+        "'STREAMBOARD_EXPORT_CHUNK_DELAY': f'{conf.export_chunk_delay():g}',"
+        "'STREAMBOARD_EXPORT_PROGRESS_SECONDS': f'{conf.export_progress_seconds():g}',"
+        "'STREAMBOARD_EXPORT_POLL_SECONDS': f'{conf.export_poll_seconds():g}',"
+        "'STREAMBOARD_EXPORT_STALE_SECONDS': f'{conf.export_stale_seconds():g}',"
+        "}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    documented = readme_defaults()
+    assert set(seen) == set(documented) - {"STREAMBOARD_VAR_DIR"}
+    for name, value in seen.items():
+        assert value == documented[name].replace("var/", f"{tmp_path}/"), name
+
+
+@pytest.mark.parametrize("name", sorted(conf.DEFAULTS))
+def test_an_unset_setting_takes_the_default_from_conf(name: str, settings: Any) -> None:
+    readers = {
+        "STREAMBOARD_HEARTBEAT_SECONDS": conf.heartbeat_seconds,
+        "STREAMBOARD_QUEUE_SIZE": conf.queue_size,
+        "STREAMBOARD_EXPORTS": conf.export_allow_list,
+        "STREAMBOARD_EXPORT_CHUNK_SIZE": conf.export_chunk_size,
+        "STREAMBOARD_EXPORT_CHUNK_DELAY": conf.export_chunk_delay,
+        "STREAMBOARD_EXPORT_PROGRESS_SECONDS": conf.export_progress_seconds,
+        "STREAMBOARD_EXPORT_POLL_SECONDS": conf.export_poll_seconds,
+        "STREAMBOARD_EXPORT_STALE_SECONDS": conf.export_stale_seconds,
+    }
+    delattr(settings, name)
+    assert readers[name]() == conf.DEFAULTS[name]
+
+
+def test_path_defaults_follow_the_site(settings: Any, tmp_path: Path) -> None:
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.STREAMBOARD_DEMO_LOG = tmp_path / "demo.log"
+    for name in ("STREAMBOARD_EXPORT_DIR", "STREAMBOARD_LOGS"):
+        if hasattr(settings, name):
+            delattr(settings, name)
+    assert conf.export_dir() == tmp_path / "media" / "exports"
+    assert conf.log_sources() == {"demo": tmp_path / "demo.log"}
+    del settings.STREAMBOARD_DEMO_LOG
+    assert conf.log_sources() == {}
+
+
+def test_nothing_but_conf_reads_streamboard_settings() -> None:
+    reads = re.compile(r"settings\.STREAMBOARD_|getattr\(\s*settings,\s*[\"']STREAMBOARD_")
+    offenders = [
+        str(path.relative_to(ROOT))
+        for folder in ("streams", "dashboard", "bench", "scripts")
+        for path in (ROOT / folder).rglob("*.py")
+        if path != ROOT / "streams" / "conf.py" and reads.search(path.read_text())
+    ]
+    assert offenders == []

@@ -13,8 +13,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
-from django.conf import settings
-
+from streams import conf
 from tests.support.live import ROOT, child_env, stop
 
 SLOW_EXPORT = {
@@ -26,7 +25,7 @@ SLOW_EXPORT = {
 
 def export_env() -> dict[str, str]:
     """The test's export directory, for a worker or server subprocess."""
-    return {"STREAMBOARD_EXPORT_DIR": str(settings.STREAMBOARD_EXPORT_DIR)}
+    return {"STREAMBOARD_EXPORT_DIR": str(conf.export_dir())}
 
 
 @contextmanager

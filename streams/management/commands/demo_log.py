@@ -1,6 +1,6 @@
 """``manage.py demo_log``: write a realistic demo log for ``make run`` to tail.
 
-A few lines per second (``--rate``) to ``settings.STREAMBOARD_DEMO_LOG`` (or
+A few lines per second (``--rate``) to ``STREAMBOARD_DEMO_LOG`` (or
 ``--path``): application lines at every level, request logs with statuses,
 JSON lines, now and then an error with a traceback, and every
 ``--rotate-every`` lines a rotation (the file renamed to ``.1``, a new one
@@ -18,8 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from streams import conf
 
 PATHS = ["/", "/logs/", "/logs/demo/", "/api/orders/", "/api/orders/{id}/", "/admin/", "/health/"]
 LOGGERS = ["orders", "payments", "auth", "cache", "worker", "mail"]
@@ -73,7 +74,9 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=None)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        path: Path = options["path"] or Path(settings.STREAMBOARD_DEMO_LOG)
+        path: Path | None = options["path"] or conf.demo_log()
+        if path is None:
+            raise CommandError("No demo log is configured (STREAMBOARD_DEMO_LOG); give --path.")
         rate: float = max(options["rate"], 0.01)
         rotate_every: int = options["rotate_every"]
         count: int = options["count"]
