@@ -134,19 +134,6 @@ class ExportJob(models.Model):
             return None
         return max(self.rows_total - self.rows_done, 0) / rate
 
-    @property
-    def rows_done_text(self) -> str:
-        return f"{self.rows_done:,}"
-
-    @property
-    def rows_total_text(self) -> str:
-        return f"{self.rows_total:,}" if self.rows_total is not None else ""
-
-    @property
-    def rows_per_second_text(self) -> str:
-        rate = self.rows_per_second
-        return f"{rate:,.0f}" if rate else ""
-
     def state(self) -> dict[str, Any]:
         """What ``format=json`` progress events carry."""
         return {

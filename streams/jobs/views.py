@@ -38,7 +38,7 @@ FORMATS = ("html", "json")
 def render_job(job: ExportJob, fmt: str) -> str:
     if fmt == "json":
         return orjson.dumps(job.state()).decode()
-    return render_to_string("streams/_job.html", {"job": job}).strip()
+    return render_to_string("streams/fragments.html#job", {"job": job}).strip()
 
 
 async def job_events(scope: Scope, fmt: str, *, listing: bool = False) -> AsyncIterator[Message]:
@@ -55,7 +55,7 @@ async def job_events(scope: Scope, fmt: str, *, listing: bool = False) -> AsyncI
         latest.update((job.pk, job) for job in jobs)
         if listing and new and fmt == "html":
             ordered = sorted(latest.values(), key=lambda job: job.pk, reverse=True)
-            html = render_to_string("streams/_job_list.html", {"jobs": ordered}).strip()
+            html = render_to_string("streams/fragments.html#job_list", {"jobs": ordered}).strip()
             yield Event(html, event="jobs", id=f"jobs.{len(ordered)}.{ordered[0].pk}")
         for job in jobs:
             yield Event(render_job(job, fmt), event=f"job-{job.pk}", id=job.version())

@@ -31,9 +31,9 @@ from streams.logs.lines import LogLine, group_entries
 Format = Literal["html", "json"]
 FORMATS: Final[tuple[Format, ...]] = ("html", "json")
 
-LINES_TEMPLATE: Final = "streams/_log_lines.html"
-SKIPPED_TEMPLATE: Final = "streams/_log_skipped.html"
-NOTICE_TEMPLATE: Final = "streams/_log_notice.html"
+LINES_TEMPLATE: Final = "streams/fragments.html#log_lines"
+SKIPPED_TEMPLATE: Final = "streams/fragments.html#log_skipped"
+NOTICE_TEMPLATE: Final = "streams/fragments.html#log_notice"
 
 
 def render_lines(lines: tuple[LogLine, ...] | list[LogLine]) -> str:

@@ -26,7 +26,7 @@ from streams.logs.files.tailer import Subscription, get_tailer
 from streams.logs.lines import LEVELS, LogLine
 
 MIN_INTERVAL: Final = 1.0
-CARD_TEMPLATE: Final = "streams/_source_card.html"
+CARD_TEMPLATE: Final = "streams/fragments.html#source_card"
 
 
 @dataclass(frozen=True)
