@@ -4,21 +4,27 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import threading
 from pathlib import Path
 
 import orjson
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 
 from dashboard.models import Order
 from streams.exports.allow_list import get_exportable
 from streams.exports.producer import ExportEncodingError, iter_export
 from tests.support.demo_orders import make_awkward_orders, make_orders
+from tests.support.terminal import TerminalIO
 
 
 def export(*args: str, **options: object) -> str:
-    err = io.StringIO()
+    """Run the command with a terminal on stderr; what it drew there."""
+    err = TerminalIO()
     call_command("export", *args, stderr=err, **options)
     return err.getvalue()
 
@@ -101,3 +107,31 @@ def test_a_device_output_is_written_in_place_not_renamed_over(db: None, tmp_path
     assert not (tmp_path / "pipe.part").exists()
     assert received
     assert received[0].count(b"\n") == Order.objects.count() == 25
+
+
+def test_the_bar_on_a_terminal_shows_count_rate_elapsed_and_eta(db: None, tmp_path: Path) -> None:
+    make_orders(6)
+    err = export("dashboard.order", output=str(tmp_path / "out.ndjson"))
+    final = err.split("\r")[-1]
+    pattern = r"dashboard\.order \[#{30}\] 100% 6/6 rows [\d,]+/s elapsed \d+\.\ds eta 0\.0s\n"
+    assert re.fullmatch(pattern, final), final
+
+
+def test_no_progress_is_drawn_when_stderr_is_not_a_terminal(db: None, tmp_path: Path) -> None:
+    make_orders(6)
+    err = io.StringIO()
+    call_command("export", "dashboard.order", "--output", str(tmp_path / "o.ndjson"), stderr=err)
+    assert (tmp_path / "o.ndjson").read_bytes().count(b"\n") == 6
+    assert err.getvalue() == ""
+
+
+def test_the_command_honours_the_chunk_size_setting(db: None, tmp_path: Path) -> None:
+    make_orders(7)
+    with (
+        override_settings(STREAMBOARD_EXPORT_CHUNK_SIZE=3),
+        CaptureQueriesContext(connection) as queries,
+    ):
+        export("dashboard.order", output=str(tmp_path / "o.ndjson"), fields="id")
+    chunk_queries = [q["sql"] for q in queries if "LIMIT 3" in q["sql"]]
+    assert len(chunk_queries) == 3  # 3 + 3 + 1 rows
+    assert (tmp_path / "o.ndjson").read_bytes().count(b"\n") == 7

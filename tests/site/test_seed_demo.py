@@ -8,10 +8,11 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from dashboard.models import Customer, Order
+from tests.support.terminal import TerminalIO
 
 
 def seed(rows: int, **options: object) -> tuple[str, str]:
-    out, err = io.StringIO(), io.StringIO()
+    out, err = io.StringIO(), TerminalIO()
     call_command("seed_demo", rows=rows, stdout=out, stderr=err, **options)
     return out.getvalue(), err.getvalue()
 
@@ -50,6 +51,13 @@ def test_it_does_nothing_when_there_are_enough_rows(db: None) -> None:
     assert "100 orders already, nothing to do" in out
     assert err == ""
     assert list(Order.objects.values_list("pk", flat=True)) == first
+
+
+def test_no_progress_is_drawn_when_stderr_is_not_a_terminal(db: None) -> None:
+    err = io.StringIO()
+    call_command("seed_demo", rows=300, batch_size=100, stdout=io.StringIO(), stderr=err)
+    assert Order.objects.count() == 300
+    assert err.getvalue() == ""
 
 
 def test_a_negative_row_count_is_refused(db: None) -> None:

@@ -29,7 +29,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Field
 
 from dashboard.models import Customer, Order
-from streams.terminal_progress import ProgressBar
+from streams.management.progress import ProgressBar
 
 BATCH_SIZE = 20_000
 SQLITE_CACHE_KIB = 256 * 1024

@@ -26,7 +26,7 @@ from streams.exports.allow_list import get_exportable
 from streams.exports.formats import EXPORT_FORMATS, ExportFormat, format_for_suffix
 from streams.exports.producer import ExportChunk, count_rows, iter_export
 from streams.exports.query import ExportQueryForm, parse_assignments
-from streams.terminal_progress import ProgressBar
+from streams.management.progress import ProgressBar
 
 
 class Command(BaseCommand):
