@@ -107,6 +107,21 @@ def check_export_allow_list(
     return errors
 
 
+def job_format_errors(
+    choices: Sequence[tuple[str, str]], table: Sequence[tuple[str, str]]
+) -> list[CheckMessage]:
+    """``streams.E006`` when the model's ``(value, label)`` choices are not the table's."""
+    if list(choices) == list(table):
+        return []
+    return [
+        Error(
+            f"ExportJob.Format is {list(choices)}, but the export formats are {list(table)}.",
+            hint="Change both (and add a migration for the model's choices).",
+            id="streams.E006",
+        )
+    ]
+
+
 @register()
 def check_job_formats(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
@@ -116,14 +131,7 @@ def check_job_formats(
     The model keeps its own ``TextChoices`` (deriving them from the table
     would make ``jobs`` import ``exports``); this keeps the two from drifting.
     """
-    table = [(spec.name, spec.label) for spec in FORMATS.values()]
-    choices = [(str(value), str(label)) for value, label in ExportJob.Format.choices]
-    if choices == table:
-        return []
-    return [
-        Error(
-            f"ExportJob.Format is {choices}, but the export formats are {table}.",
-            hint="Change both (and add a migration for the model's choices).",
-            id="streams.E006",
-        )
-    ]
+    return job_format_errors(
+        [(str(value), str(label)) for value, label in ExportJob.Format.choices],
+        [(spec.name, spec.label) for spec in FORMATS.values()],
+    )

@@ -15,6 +15,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
 from django.core.exceptions import ImproperlyConfigured
+from django.test import override_settings
 
 from dashboard.models import Order
 from streams.exports.allow_list import get_exportable
@@ -243,3 +244,18 @@ def test_chunks_stay_exact_when_a_filter_value_equals_the_after_placeholder(db: 
     assert [c.rows for c in chunks] == [3, 3, 1]
     ids = [orjson.loads(line)["id"] for c in chunks for line in c.data.splitlines()]
     assert ids == [o.pk for o in orders]
+
+
+async def test_the_async_producer_takes_its_chunk_size_from_the_setting(
+    transactional_db: None,
+) -> None:
+    await sync_to_async(make_orders)(7)
+    with override_settings(STREAMBOARD_EXPORT_CHUNK_SIZE=3):
+        chunks = [c async for c in aiter_export(Order.objects.all(), ("id",), "ndjson")]
+    assert [c.rows for c in chunks] == [3, 3, 1]
+
+
+def test_the_sync_producer_takes_its_chunk_size_from_the_setting(db: None) -> None:
+    make_orders(5)
+    with override_settings(STREAMBOARD_EXPORT_CHUNK_SIZE=2):
+        assert [c.rows for c in iter_export(Order.objects.all(), ("id",), "csv")] == [2, 2, 1]

@@ -11,7 +11,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import Permission, User
 from django.http import StreamingHttpResponse
-from django.test import AsyncClient
+from django.test import AsyncClient, override_settings
 from django.urls import reverse
 
 from dashboard.models import Order
@@ -169,3 +169,16 @@ async def test_auth_user_export_never_contains_the_password(superuser: User) -> 
     assert "password" not in record
     assert superuser.password.encode() not in data
     assert b"pbkdf2" not in data
+
+
+@pytest.mark.parametrize("fmt", ["ndjson", "csv"])
+async def test_the_stream_sends_one_body_chunk_per_configured_chunk_of_rows(
+    viewer: User, fmt: str
+) -> None:
+    await sync_to_async(make_orders)(7)
+    with override_settings(STREAMBOARD_EXPORT_CHUNK_SIZE=3):
+        response = await (await client_for(viewer)).get(url(fmt=fmt) + "?fields=id")
+        assert response.status_code == 200
+        assert isinstance(response, StreamingHttpResponse)
+        parts = [bytes(part) async for part in response.streaming_content]
+    assert [part.count(b"\n") for part in parts] == ([4, 3, 1] if fmt == "csv" else [3, 3, 1])
