@@ -256,7 +256,7 @@ def _fast(
     if isinstance(field, models.JSONField) and kind is models.JSONField:
         if connection.vendor not in ("sqlite", "postgresql") or field.decoder is not None:
             return None
-        return _json(slow), _JSON_INLINE
+        return json_converter(slow), _JSON_INLINE
     if connection.vendor != "sqlite":
         return None
     if isinstance(field, models.DecimalField) and kind is models.DecimalField:
@@ -270,7 +270,7 @@ def _fast(
             f"$t if -{bound!r} < $v < {bound!r} and _float($t := _format($v, '.{places}f')) == $v"
             " else $c($v)"
         )
-        return _sqlite_decimal(places, digits, slow), inline
+        return sqlite_decimal_converter(places, digits, slow), inline
     if kind is models.DateTimeField:
         tz = connection.timezone if settings.USE_TZ else None
         return _sqlite_datetime(tz, slow), _UTC_DATETIME_INLINE if tz is datetime.UTC else None
@@ -283,7 +283,7 @@ def _fast(
     return None
 
 
-def _json(slow: Convert) -> Convert:
+def json_converter(slow: Convert) -> Convert:
     """``json.loads`` via orjson: same values for all text both accept.
 
     orjson refuses what json.loads accepts beyond the standard (NaN,
@@ -303,7 +303,7 @@ def _json(slow: Convert) -> Convert:
     return convert
 
 
-def _sqlite_decimal(places: int, max_digits: int, slow: Convert) -> Convert:
+def sqlite_decimal_converter(places: int, max_digits: int, slow: Convert) -> Convert:
     """SQLite's REAL or INTEGER as the string of Django's quantized ``Decimal``.
 
     Django rounds a float to 15 significant digits, then quantizes. When the

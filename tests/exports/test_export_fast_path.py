@@ -279,7 +279,7 @@ def sqlite_decimal_pair(max_digits: int, places: int) -> tuple[fastpath.Convert,
     def slow(value: Any) -> Any:
         return converter(value, col, connection)
 
-    return fastpath._sqlite_decimal(places, max_digits, slow), slow
+    return fastpath.sqlite_decimal_converter(places, max_digits, slow), slow
 
 
 def as_text(convert: fastpath.Convert, value: Any) -> str:
@@ -332,7 +332,7 @@ def test_json_converter_gives_the_same_bytes_as_json_loads(value: Any, style: st
         text = json.dumps(value, separators=(",", ":"))
     else:
         text = json.dumps(value, ensure_ascii=False, indent=1)
-    fast = fastpath._json(json_slow)
+    fast = fastpath.json_converter(json_slow)
 
     def encoded(convert: fastpath.Convert) -> bytes | str:
         try:
@@ -348,7 +348,7 @@ def test_json_converter_gives_the_same_bytes_as_json_loads(value: Any, style: st
     ["NaN", "[Infinity]", "-Infinity", "1e400", "not json", '"\\ud800"', "[" * 3000 + "]" * 3000],
 )
 def test_json_converter_falls_back_for_what_orjson_refuses(text: str) -> None:
-    fast = fastpath._json(json_slow)
+    fast = fastpath.json_converter(json_slow)
     assert repr(fast(text)) == repr(json_slow(text))
 
 
