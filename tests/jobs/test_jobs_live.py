@@ -27,11 +27,12 @@ from httpx_sse import connect_sse
 
 from dashboard.models import Order
 from streams.jobs.models import ExportJob
-from tests.conftest import session_cookie
 from tests.support.demo_orders import make_orders
 from tests.support.export_worker import SLOW_EXPORT, export_env, run_worker
 from tests.support.http_body import get
-from tests.support.live import LiveServer, wait_until
+from tests.support.live import LiveServer
+from tests.support.personas import session_cookie
+from tests.support.wait import wait_until
 
 pytestmark = [pytest.mark.live, pytest.mark.services]
 

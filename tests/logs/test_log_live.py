@@ -20,8 +20,8 @@ import pytest
 from django.contrib.auth.models import User
 from httpx_sse import EventSource, ServerSentEvent
 
-from tests.conftest import session_cookie
 from tests.support.live import LiveServer
+from tests.support.personas import session_cookie
 
 pytestmark = pytest.mark.live
 
