@@ -63,6 +63,9 @@ class LiveServer:
 
 def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
+    # A browser test allows itself async-unsafe ORM calls; the servers and
+    # workers it starts keep Django's guard on.
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     env["DATABASE_URL"] = database_url()
     env.setdefault("PYTHONUNBUFFERED", "1")
     env.update(extra or {})
