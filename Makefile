@@ -23,6 +23,7 @@ test: venv
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy .
+	$(VENV)/bin/lint-imports --no-logo --no-cache
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest
 	@# The scale-out configuration: the same export, job and stream tests on PostgreSQL + Redis.

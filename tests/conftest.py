@@ -1,4 +1,4 @@
-"""Personas and live-server fixtures shared by every test module."""
+"""Fixtures shared by every test module: personas (``tests.support.personas``), live servers."""
 
 from __future__ import annotations
 
@@ -8,12 +8,10 @@ from contextlib import ExitStack
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
-from django.test import Client
 
 from tests.support.live import LiveServer, run_server
 
-pytest_plugins = ["tests.support.browser"]
+pytest_plugins = ["tests.support.personas", "tests.support.browser"]
 
 # ``make test`` runs the modules marked ``services`` (each says so itself with
 # ``pytestmark``) a second time against a private PostgreSQL and Redis
@@ -31,54 +29,6 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             f"the PostgreSQL/Redis pass selected {count} tests, fewer than its floor of "
             f"{SERVICES_PASS_MIN_TESTS}: a module lost its services mark?"
         )
-
-
-@pytest.fixture
-def staff_user(django_user_model: type[User]) -> User:
-    return django_user_model.objects.create_user(
-        "staff", "staff@example.com", "staff-password", is_staff=True
-    )
-
-
-@pytest.fixture
-def superuser(django_user_model: type[User]) -> User:
-    return django_user_model.objects.create_superuser("root", "root@example.com", "root-password")
-
-
-@pytest.fixture
-def plain_user(django_user_model: type[User]) -> User:
-    return django_user_model.objects.create_user("plain", "plain@example.com", "plain-password")
-
-
-@pytest.fixture
-def staff_client(staff_user: User) -> Client:
-    client = Client()
-    client.force_login(staff_user)
-    return client
-
-
-@pytest.fixture
-def plain_client(plain_user: User) -> Client:
-    client = Client()
-    client.force_login(plain_user)
-    return client
-
-
-@pytest.fixture
-def anonymous_client() -> Client:
-    return Client()
-
-
-def session_cookie(user: User) -> str:
-    """A ``Cookie`` header value for ``user``, usable against a live server."""
-    client = Client()
-    client.force_login(user)
-    return f"sessionid={client.cookies['sessionid'].value}"
-
-
-@pytest.fixture
-def staff_cookie(transactional_db: None, staff_user: User) -> str:
-    return session_cookie(staff_user)
 
 
 @pytest.fixture

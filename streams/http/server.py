@@ -71,7 +71,7 @@ class SendGate:
         await self._open.wait()
 
 
-class StreamboardServer(Server):
+class StreamboardServer(Server):  # type: ignore[misc]  # daphne ships no types: Server is Any
     """daphne's server with flow control and aborted broken responses.
 
     ``protocol`` below is daphne's ``WebRequest`` (a ``twisted.web`` request),

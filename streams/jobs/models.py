@@ -36,7 +36,10 @@ class ExportJobQuerySet(models.QuerySet["ExportJob"]):
         """A user sees only their own jobs; a superuser sees all."""
         if getattr(user, "is_superuser", False):
             return self
-        return self.filter(user_id=getattr(user, "pk", None))
+        pk = getattr(user, "pk", None)
+        if pk is None:  # an anonymous user owns no job
+            return self.none()
+        return self.filter(user_id=pk)
 
 
 class ExportJob(models.Model):

@@ -20,7 +20,8 @@ from streams.jobs.models import ExportJob
 from tests.support.browser import sign_in
 from tests.support.demo_orders import make_orders
 from tests.support.export_worker import export_env, run_worker
-from tests.support.live import LiveServer, wait_until
+from tests.support.live import LiveServer
+from tests.support.wait import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 

@@ -11,10 +11,10 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 
 from dashboard.models import Order
-from tests.conftest import session_cookie
 from tests.support.demo_orders import make_customer, make_order, make_orders
 from tests.support.http_body import get
 from tests.support.live import LiveServer
+from tests.support.personas import session_cookie
 
 pytestmark = [pytest.mark.live, pytest.mark.services]
 

@@ -20,24 +20,18 @@ from pathlib import Path
 
 import orjson
 import pytest
-from django.contrib.auth.models import User
 from django.core.management import call_command
 
 from dashboard.models import Order
-from tests.conftest import session_cookie
 from tests.support.demo_orders import make_customer, make_order, make_orders
 from tests.support.http_body import ChunkedDecoder, get
-from tests.support.live import LiveServer, wait_until
+from tests.support.live import LiveServer
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.live
 
 URL = "/exports/dashboard.order.ndjson"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-@pytest.fixture
-def cookie(transactional_db: None, superuser: User) -> str:
-    return session_cookie(superuser)
 
 
 def seed(rows: int) -> None:
@@ -146,17 +140,17 @@ class Connection:
 
 
 def test_a_client_that_stops_reading_does_not_make_the_server_buffer_the_response(
-    live: LiveServer, cookie: str
+    live: LiveServer, superuser_cookie: str
 ) -> None:
     """Without flow control the server grows by about the whole body (57 MiB of 59 measured)."""
     seed(150_000)
     ids = list(Order.objects.order_by("pk").values_list("pk", flat=True))
-    warm_up = get(live, f"{URL}?after={ids[-5_001]}", cookie)  # full-size chunks, once
+    warm_up = get(live, f"{URL}?after={ids[-5_001]}", superuser_cookie)  # full-size chunks, once
     assert warm_up.body.count(b"\n") == 5_000
     wait_until_idle(live)
     before = live.rss_kib()
 
-    client = Connection(live, cookie)
+    client = Connection(live, superuser_cookie)
     try:
         client.request(URL)
         assert client.read_head()["status"] == "200"
@@ -173,15 +167,15 @@ def test_a_client_that_stops_reading_does_not_make_the_server_buffer_the_respons
 
 
 def test_a_client_gone_mid_stream_frees_its_connection_and_others_are_still_served(
-    live: LiveServer, cookie: str
+    live: LiveServer, superuser_cookie: str
 ) -> None:
     seed_wide(10_000)
-    first = get(live, URL, cookie)
+    first = get(live, URL, superuser_cookie)
     assert first.complete
     wait_until_idle(live)
     fds_before = open_fds(live.pid)
 
-    stalled = Connection(live, cookie, receive_buffer=64 * 1024)
+    stalled = Connection(live, superuser_cookie, receive_buffer=64 * 1024)
     stalled.request(URL)
     assert stalled.read_head()["status"] == "200"
     stalled.sock.recv(65536)  # some body arrived, then the client stops reading
@@ -193,20 +187,20 @@ def test_a_client_gone_mid_stream_frees_its_connection_and_others_are_still_serv
     # descriptor it opened (its socket, any database file) is released...
     wait_until(lambda: open_fds(live.pid) <= fds_before, 10, "the server freed the connection")
     # ...and serves everyone else in full.
-    again = get(live, URL, cookie)
+    again = get(live, URL, superuser_cookie)
     assert again.complete
     assert again.body == first.body
 
 
 def test_a_failure_after_the_first_chunk_resets_the_connection_without_a_last_chunk(
-    live: LiveServer, cookie: str
+    live: LiveServer, superuser_cookie: str
 ) -> None:
     customer = make_customer()
     make_orders(5_000)
     # orjson cannot encode an integer beyond 64 bits: the third chunk fails.
     make_order(customer, 5_001, metadata={"too_big": 2**70})
     started = time.monotonic()
-    response = get(live, URL, cookie, timeout=10)
+    response = get(live, URL, superuser_cookie, timeout=10)
     assert response.status == 200
     assert response.closed_by_server
     assert not response.complete
@@ -214,16 +208,16 @@ def test_a_failure_after_the_first_chunk_resets_the_connection_without_a_last_ch
     assert 2_000 <= response.body.count(b"\n") <= 4_000
     # Aborted as the application fails, not by a timeout.
     assert time.monotonic() - started < 5
-    fine = get(live, f"{URL}?status=shipped", cookie)
+    fine = get(live, f"{URL}?status=shipped", superuser_cookie)
     assert fine.complete
     assert fine.body.count(b"\n") == Order.objects.filter(status="shipped").count()
 
 
 def test_requests_on_one_keep_alive_connection_are_all_answered(
-    live: LiveServer, cookie: str
+    live: LiveServer, superuser_cookie: str
 ) -> None:
     seed_wide(8_000)
-    client = Connection(live, cookie)
+    client = Connection(live, superuser_cookie)
     try:
         client.request(URL)
         head = client.read_head()

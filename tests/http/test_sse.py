@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
-from httpx_sse import EventSource
 from hypothesis import given
 from hypothesis import strategies as st
 
 from streams.http.sse import Comment, Event, encode
+from tests.support.sse import frames
 
 # Text built from pieces that stress a parser: every line break, field-like
 # prefixes, separators str.splitlines() would wrongly split on, and unicode.
@@ -24,10 +23,7 @@ field_text = st.text(
 
 
 def parse(body: bytes) -> list[tuple[str, str, str]]:
-    response = httpx.Response(
-        200, headers={"content-type": "text/event-stream"}, content=b": ok\n\n" + body
-    )
-    return [(sse.event, sse.data, sse.id) for sse in EventSource(response).iter_sse()]
+    return [(event.event, event.data, event.id) for event in frames(body)]
 
 
 @given(data=line_breaky_text, event=field_text.filter(bool), id_=field_text)

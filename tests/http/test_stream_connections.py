@@ -8,37 +8,19 @@ view has returned its streaming response.
 from __future__ import annotations
 
 import os
-import socket
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 from django.db import connection
 
 from tests.support.live import LiveServer
+from tests.support.sse import open_sse
 
 pytestmark = [pytest.mark.live, pytest.mark.services]
 
 STREAMS = 20
-
-
-@contextmanager
-def open_stream(server: LiveServer, path: str, cookie: str) -> Iterator[socket.socket]:
-    """Send the request and read until the stream's first comment: the view has returned."""
-    sock = socket.create_connection((server.host, server.port), timeout=10)
-    try:
-        request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\n\r\n"
-        sock.sendall(request.encode())
-        received = b""
-        while b": ok" not in received:
-            chunk = sock.recv(4096)
-            assert chunk, received
-            received += chunk
-        assert received.startswith(b"HTTP/1.1 200"), received
-        yield sock
-    finally:
-        sock.close()
 
 
 def sqlite_connections(pid: int, database: str) -> int:
@@ -82,11 +64,13 @@ def test_open_log_streams_hold_no_database_connection(
             return sqlite_connections(server.pid, database)
         return postgres_connections(database)
 
+    path = "/streams/logs/test/?backfill=1"
     with ExitStack() as stack:
         # The server's own start-up connection (system checks), before any stream.
         baseline = held()
         for _ in range(STREAMS):
-            stack.enter_context(open_stream(server, "/streams/logs/test/?backfill=1", staff_cookie))
+            events = stack.enter_context(open_sse(server, path, staff_cookie))
+            next(events)  # the backfill: the view has returned, the stream is under way
         # Every one of the 20 requests read the session from the database;
         # none of them keeps a connection while it streams.
         assert held() == baseline

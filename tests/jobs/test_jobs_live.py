@@ -23,15 +23,16 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.test import Client
 from django_tasks_db.models import DBTaskResult
-from httpx_sse import connect_sse
 
 from dashboard.models import Order
 from streams.jobs.models import ExportJob
-from tests.conftest import session_cookie
 from tests.support.demo_orders import make_orders
 from tests.support.export_worker import SLOW_EXPORT, export_env, run_worker
 from tests.support.http_body import get
-from tests.support.live import LiveServer, wait_until
+from tests.support.live import LiveServer
+from tests.support.personas import session_cookie
+from tests.support.sse import open_sse, read_events
+from tests.support.wait import wait_until
 
 pytestmark = [pytest.mark.live, pytest.mark.services]
 
@@ -117,30 +118,12 @@ def test_a_real_worker_exports_the_same_bytes_as_the_streamed_and_command_line_e
     assert job.finished_at is not None
 
 
-def read_events(url: str, cookie: str, until: Any, timeout: float = 30.0) -> list[Any]:
-    events = []
-    deadline = time.monotonic() + timeout
-    with (
-        httpx.Client(timeout=timeout, headers={"Cookie": cookie}) as client,
-        connect_sse(client, "GET", url) as source,
-    ):
-        assert source.response.status_code == 200
-        assert source.response.headers["content-type"].startswith("text/event-stream")
-        for event in source.iter_sse():
-            if not event.data:
-                continue  # the retry hint: browsers dispatch nothing for it
-            events.append(event)
-            if until(event) or time.monotonic() > deadline:
-                break
-    return events
-
-
 def test_progress_reaches_an_sse_client_of_the_real_server_while_the_worker_runs(
     live: LiveServer, root_client: Client, cookie: str
 ) -> None:
     make_orders(300)
     job = start_export(root_client)
-    url = live.url(f"/streams/exports/{job.pk}/?format=json")
+    path = f"/streams/exports/{job.pk}/?format=json"
     events: list[Any] = []
     arrivals: list[float] = []
 
@@ -148,19 +131,12 @@ def test_progress_reaches_an_sse_client_of_the_real_server_while_the_worker_runs
         return orjson.loads(event.data)["status"] not in ("queued", "running")
 
     # The stream is open before the worker starts: every state is observed live.
-    with (
-        httpx.Client(timeout=30, headers={"Cookie": cookie}) as client,
-        connect_sse(client, "GET", url) as source,
-    ):
-        assert source.response.status_code == 200
-        with run_worker(SLOW_EXPORT):
-            for event in source.iter_sse():
-                if not event.data:
-                    continue  # the retry hint: browsers dispatch nothing for it
-                events.append(event)
-                arrivals.append(time.monotonic())
-                if done(event):
-                    break
+    with open_sse(live, path, cookie, timeout=30) as source, run_worker(SLOW_EXPORT):
+        for event in source:
+            events.append(event)
+            arrivals.append(time.monotonic())
+            if done(event):
+                break
     states = [orjson.loads(event.data) for event in events]
     assert all(event.event == f"job-{job.pk}" for event in events)
     assert all(event.id for event in events)
@@ -182,7 +158,7 @@ def test_progress_reaches_an_sse_client_of_the_real_server_while_the_worker_runs
     assert gaps[len(gaps) // 2] <= 0.25, gaps
 
     # The jobs list stream starts with the list, then the current state: a download link.
-    html = read_events(live.url("/streams/exports/"), cookie, until=lambda e: e.event != "jobs")
+    html = read_events(live, "/streams/exports/", cookie, until=lambda e: e.event != "jobs")
     assert [event.event for event in html] == ["jobs", f"job-{job.pk}"]
     assert f'sse-swap="job-{job.pk}"' in html[0].data
     assert all(event.id for event in html)
@@ -299,20 +275,16 @@ def test_with_redis_the_workers_progress_crosses_to_the_server_through_the_chann
     with redis_server() as redis_url:
         layer_env = {"REDIS_URL": redis_url}
         live = live_server_factory(env=layer_env)
-        url = live.url(f"/streams/exports/{job.pk}/?format=json")
+        path = f"/streams/exports/{job.pk}/?format=json"
         states: list[dict[str, Any]] = []
         with (
-            httpx.Client(timeout=30, headers={"Cookie": cookie}) as client,
-            connect_sse(client, "GET", url) as source,
+            open_sse(live, path, cookie, timeout=30) as source,
+            run_worker({**SLOW_EXPORT, **layer_env}),
         ):
-            assert source.response.status_code == 200
-            with run_worker({**SLOW_EXPORT, **layer_env}):
-                for event in source.iter_sse():
-                    if not event.data:
-                        continue
-                    states.append(orjson.loads(event.data))
-                    if states[-1]["status"] not in ("queued", "running"):
-                        break
+            for event in source:
+                states.append(orjson.loads(event.data))
+                if states[-1]["status"] not in ("queued", "running"):
+                    break
     assert states[-1]["status"] == "succeeded"
     assert states[-1]["done"] == 300
     running = [s["done"] for s in states if s["status"] == "running"]

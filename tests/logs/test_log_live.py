@@ -12,20 +12,18 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 from django.contrib.auth.models import User
-from httpx_sse import EventSource, ServerSentEvent
+from httpx_sse import ServerSentEvent
 
-from tests.conftest import session_cookie
 from tests.support.live import LiveServer
+from tests.support.personas import session_cookie
+from tests.support.sse import READ_TIMEOUT, open_sse
 
 pytestmark = pytest.mark.live
-
-READ_TIMEOUT = 10.0
 
 
 @pytest.fixture
@@ -45,21 +43,6 @@ def append(path: Path, text: str) -> None:
         f.write(text)
 
 
-@contextmanager
-def sse(
-    server: LiveServer, path: str, cookie: str, headers: dict[str, str] | None = None
-) -> Iterator[Iterator[ServerSentEvent]]:
-    timeout = httpx.Timeout(READ_TIMEOUT, connect=5.0)
-    with (
-        httpx.Client(timeout=timeout) as client,
-        client.stream("GET", server.url(path), headers={"Cookie": cookie, **(headers or {})}) as r,
-    ):
-        assert r.status_code == 200, r.read()
-        assert r.headers["content-type"].startswith("text/event-stream")
-        # httpx-sse reports the opening ``retry:`` as an event; a browser dispatches none.
-        yield (e for e in EventSource(r).iter_sse() if e.data or e.event != "message")
-
-
 def json_lines(event: ServerSentEvent) -> list[str]:
     assert event.event == "lines", event
     return [line["text"] for line in json.loads(event.data)["lines"]]
@@ -75,7 +58,7 @@ def next_lines(events: Iterator[ServerSentEvent]) -> ServerSentEvent:
 def test_backfill_arrives_at_once_then_an_appended_line_alone(
     server: LiveServer, log: Path, staff_cookie: str
 ):
-    with sse(server, "/streams/logs/test/?backfill=2&format=json", staff_cookie) as events:
+    with open_sse(server, "/streams/logs/test/?backfill=2&format=json", staff_cookie) as events:
         first = next(events)
         # Nothing was written since connecting: the backfill came by itself.
         assert json_lines(first) == ["INFO old line 3", "INFO old line 4"]
@@ -91,7 +74,7 @@ def test_a_burst_is_coalesced_into_few_events_with_every_line_once(
     server: LiveServer, log: Path, staff_cookie: str
 ):
     count = 2000
-    with sse(server, "/streams/logs/test/?backfill=0&format=json", staff_cookie) as events:
+    with open_sse(server, "/streams/logs/test/?backfill=0&format=json", staff_cookie) as events:
         next(events)
         with log.open("a") as f:
             for i in range(count):
@@ -110,7 +93,7 @@ def test_a_burst_is_coalesced_into_few_events_with_every_line_once(
 
 
 def test_html_fragments_by_default(server: LiveServer, log: Path, staff_cookie: str):
-    with sse(server, "/streams/logs/test/?backfill=1", staff_cookie) as events:
+    with open_sse(server, "/streams/logs/test/?backfill=1", staff_cookie) as events:
         first = next(events)
         assert first.event == "lines"
         assert 'class="line level-info"' in first.data
@@ -121,7 +104,7 @@ def test_html_fragments_by_default(server: LiveServer, log: Path, staff_cookie: 
 def test_last_event_id_resumes_with_no_gap_and_no_duplicate(
     server: LiveServer, log: Path, staff_cookie: str, via: str
 ):
-    with sse(server, "/streams/logs/test/?backfill=0&format=json", staff_cookie) as events:
+    with open_sse(server, "/streams/logs/test/?backfill=0&format=json", staff_cookie) as events:
         first = next(events)
         append(log, "INFO seen 1\n")
         seen = next_lines(events)
@@ -134,7 +117,7 @@ def test_last_event_id_resumes_with_no_gap_and_no_duplicate(
     else:
         path += f"&last_event_id={seen.id}"
     assert first.id != seen.id
-    with sse(server, path, staff_cookie, headers) as events:
+    with open_sse(server, path, staff_cookie, headers) as events:
         assert json_lines(next_lines(events)) == ["INFO missed 1", "INFO missed 2"]
         append(log, "INFO live again\n")
         assert json_lines(next_lines(events)) == ["INFO live again"]
@@ -144,7 +127,7 @@ def test_rotation_and_a_file_created_after_connecting(
     server: LiveServer, log: Path, staff_cookie: str
 ):
     log.unlink()
-    with sse(server, "/streams/logs/test/?format=json", staff_cookie) as events:
+    with open_sse(server, "/streams/logs/test/?format=json", staff_cookie) as events:
         assert json_lines(next(events)) == []
         append(log, "INFO born\n")
         assert json_lines(next_lines(events)) == ["INFO born"]
@@ -169,7 +152,9 @@ def test_a_resume_from_a_rotated_away_file_says_so(
     gone = f"{log.stat().st_ino}:{log.stat().st_size}"
     log.rename(log.with_name("app.log.1"))
     log.write_text("INFO new file\n")
-    with sse(server, "/streams/logs/test/?format=json", staff_cookie, {"Last-Event-ID": gone}) as e:
+    with open_sse(
+        server, "/streams/logs/test/?format=json", staff_cookie, {"Last-Event-ID": gone}
+    ) as e:
         notice = next(e)
         assert notice.event == "notice"
         assert "no longer exists" in json.loads(notice.data)["notice"]
@@ -178,7 +163,7 @@ def test_a_resume_from_a_rotated_away_file_says_so(
 
 def test_filters_apply_live(server: LiveServer, log: Path, staff_cookie: str):
     path = "/streams/logs/test/?backfill=0&format=json&level=warning&q=disk"
-    with sse(server, path, staff_cookie) as events:
+    with open_sse(server, path, staff_cookie) as events:
         next(events)
         append(log, "ERROR cpu\nINFO disk fine\nWARNING Disk almost full\n")
         assert json_lines(next_lines(events)) == ["WARNING Disk almost full"]

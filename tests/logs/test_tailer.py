@@ -1,8 +1,8 @@
 """The shared tailer against a real temporary file: tail -F behaviour, cursors, fan-out."""
 
 # The tests write the followed file from the event loop on purpose (a local tmp
-# file, like a writer process would), and poll a queue length with a deadline.
-# ruff: noqa: ASYNC240, ASYNC110
+# file, like a writer process would).
+# ruff: noqa: ASYNC240
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from streams.logs.files.tailer import (
 )
 from streams.logs.follow import IdleEvent, LinesEvent, NoticeEvent, SkippedEvent, follow_log
 from streams.logs.lines import Cursor
+from tests.support.wait import async_wait_until
 
 WAIT = 5.0
 
@@ -71,10 +72,8 @@ async def test_a_watched_file_wakes_the_tailer_before_its_safety_poll(log: Path,
     tailer = Tailer(log, watcher=watcher, queue_limit=100)
     sub = tailer.subscribe()
     try:
-        async with asyncio.timeout(WAIT):
-            # Wait for the first step: the next poll is then a full interval away.
-            while not (tailer.watching and tailer.steps >= 1):
-                await asyncio.sleep(0.01)
+        # Wait for the first step: the next poll is then a full interval away.
+        await async_wait_until(lambda: tailer.watching and tailer.steps >= 1, WAIT)
         started = time.monotonic()
         append(log, "prompt\n")
         assert await texts_until(sub, 1) == ["prompt"]
@@ -180,9 +179,7 @@ async def test_random_writes_split_mid_line_and_rotations_lose_and_repeat_nothin
             # (Once the tailer has caught up: like tail -F, it cannot see a file
             # that was created and rotated away between two of its reads.)
             current = Cursor(log.stat().st_ino, log.stat().st_size)
-            async with asyncio.timeout(WAIT):
-                while tailer.position != current:
-                    await asyncio.sleep(0.01)
+            await async_wait_until(lambda: tailer.position == current, WAIT)  # noqa: B023
             log.rename(log.with_name(f"app.log.{round_}"))
             log.write_text("")
         with contextlib.suppress(TimeoutError):  # then the comparison shows what is missing
@@ -202,14 +199,10 @@ async def test_overflow_gives_skipped_then_the_present(log: Path):
     sub = tailer.subscribe()
     try:
         append(log, "".join(f"burst {i}\n" for i in range(4)))
-        async with asyncio.timeout(WAIT):
-            while sub.queued_lines < 4:
-                await asyncio.sleep(0.01)
+        await async_wait_until(lambda: sub.queued_lines >= 4, WAIT)
         # The client is not reading; the next lines overflow its queue of 5.
         append(log, "".join(f"later {i}\n" for i in range(3)))
-        async with asyncio.timeout(WAIT):
-            while sub.queued_lines != 3:
-                await asyncio.sleep(0.01)
+        await async_wait_until(lambda: sub.queued_lines == 3, WAIT)
         delivery = await sub.next()
         assert delivery.skipped == 4
         assert [line.text for b in delivery.batches for line in b.lines] == [
@@ -418,13 +411,9 @@ async def test_the_producer_reports_skipped_lines(log: Path):
         (sub,) = tailer._subscribers
         sub.limit = 2
         append(log, "a\nb\n")
-        async with asyncio.timeout(WAIT):
-            while sub.queued_lines < 2:
-                await asyncio.sleep(0.01)
+        await async_wait_until(lambda: sub.queued_lines >= 2, WAIT)
         append(log, "c\nd\ne\n")  # more than the queue holds: a and b are dropped
-        async with asyncio.timeout(WAIT):
-            while tailer.position.offset < 10:
-                await asyncio.sleep(0.01)
+        await async_wait_until(lambda: tailer.position.offset >= 10, WAIT)
         skipped = await anext(events)
         assert isinstance(skipped, SkippedEvent)
         assert skipped.count == 2

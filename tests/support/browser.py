@@ -25,12 +25,14 @@ ARGS = [
 
 
 @pytest.fixture
-def browser() -> Iterator[Browser]:
+def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
         skip_or_fail(f"Chromium is not installed at {CHROMIUM}")
-    # Playwright's sync API refuses to run inside a running event loop;
-    # Django's async-unsafe guard must allow the test's own ORM calls.
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    # Playwright's sync API runs an event loop in the test's thread; Django's
+    # async-unsafe guard must allow the test's own ORM calls, for this test only
+    # (set for good, it would switch the guard off for every later test, and for
+    # the servers they start).
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         try:

@@ -13,8 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,25 +63,13 @@ class LiveServer:
 
 def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
+    # A browser test allows itself async-unsafe ORM calls; the servers and
+    # workers it starts keep Django's guard on.
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     env["DATABASE_URL"] = database_url()
     env.setdefault("PYTHONUNBUFFERED", "1")
     env.update(extra or {})
     return env
-
-
-def wait_until(
-    condition: Callable[[], object], timeout: float = 20.0, what: str = "", step: float = 0.02
-) -> None:
-    """Poll real state until ``condition`` holds; fail after ``timeout`` seconds.
-
-    The sleep is the polling interval of a bounded wait on a condition, never
-    a guess at how long something takes.
-    """
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout}s: {what or condition}")
-        time.sleep(step)
 
 
 def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, grace: float = 10.0) -> None:

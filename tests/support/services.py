@@ -20,7 +20,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.support.live import free_port, stop, wait_until
+from tests.support.live import free_port, stop
+from tests.support.wait import wait_until
 
 REQUIRE_SERVICES = os.environ.get("STREAMBOARD_REQUIRE_SERVICES") == "1"
 
