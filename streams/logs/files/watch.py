@@ -1,0 +1,175 @@
+"""How a tailer learns that its file changed: inotify, watchfiles, or only its poll.
+
+Three strategies side by side, one small interface (``Watch``): ``watching``
+says whether changes wake the tailer (then its poll is only a safety net,
+``SAFETY_POLL_SECONDS``; otherwise it polls every ``FALLBACK_POLL_SECONDS``),
+``ensure()`` re-arms a watch that lost its directory, ``close()`` stops it.
+
+* ``inotify`` (Linux): the directory's inotify descriptor registered on the
+  event loop (``streams.logs.files.inotify``): no thread, no latency added.
+* ``watchfiles`` elsewhere: its Rust watcher in a daemon thread of its own,
+  waking the loop with ``call_soon_threadsafe``.
+* ``poll``: nothing but the poll (tests, odd file systems).
+
+The directory is watched, not the file: the file may not exist yet, and a
+rotation (rename, then create) is seen as events on its name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Final, Literal, Protocol
+
+from streams.logs.files import inotify
+
+logger = logging.getLogger(__name__)
+
+#: Poll interval while something watches the file's directory (a safety net) and without it.
+SAFETY_POLL_SECONDS: Final = 1.0
+FALLBACK_POLL_SECONDS: Final = 0.25
+#: watchfiles' grouping: at most this long (ms) under constant writes, this quiet (ms) otherwise.
+WATCH_DEBOUNCE_MS: Final = 50
+WATCH_STEP_MS: Final = 10
+
+#: How a tailer learns that its file changed (besides its safety poll).
+Watcher = Literal["auto", "inotify", "watchfiles", "poll"]
+
+
+class Watch(Protocol):
+    @property
+    def watching(self) -> bool: ...
+
+    def ensure(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def resolve(watcher: Watcher) -> Watcher:
+    """``auto``: inotify where the kernel has it, else watchfiles."""
+    if watcher == "auto":
+        return "inotify" if inotify.available() else "watchfiles"
+    return watcher
+
+
+def start_watch(
+    watcher: Watcher, path: Path, wake: Callable[[], None], loop: asyncio.AbstractEventLoop
+) -> Watch:
+    """Start watching ``path`` with ``watcher``; ``wake()`` runs on ``loop`` on a change."""
+    watcher = resolve(watcher)
+    if watcher == "inotify":
+        return InotifyWatch(path, wake, loop)
+    if watcher == "watchfiles":
+        return WatchfilesWatch(path, wake, loop)
+    return PollWatch()
+
+
+class PollWatch:
+    """No watch: the tailer polls."""
+
+    watching = False
+
+    def ensure(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class InotifyWatch:
+    """inotify on the file's directory, re-armed when the directory (re)appears."""
+
+    def __init__(
+        self, path: Path, wake: Callable[[], None], loop: asyncio.AbstractEventLoop
+    ) -> None:
+        self.path = path
+        self._wake = wake
+        self._loop = loop
+        self._watch: inotify.DirectoryWatch | None = None
+        self._closed = False
+        self.ensure()
+
+    @property
+    def watching(self) -> bool:
+        return self._watch is not None and self._watch.alive
+
+    def ensure(self) -> None:
+        if self._closed or self.watching:
+            return
+        try:
+            self._watch = inotify.DirectoryWatch(
+                self.path.parent, self.path.name, self._wake, self._loop
+            )
+        except OSError:
+            self._watch = None  # no directory yet (or no permission): poll
+
+    def close(self) -> None:
+        self._closed = True
+        if self._watch is not None:
+            self._watch.close()
+
+
+class WatchfilesWatch:
+    """watchfiles in a daemon thread (see ``run``)."""
+
+    def __init__(
+        self, path: Path, wake: Callable[[], None], loop: asyncio.AbstractEventLoop
+    ) -> None:
+        self.path = path
+        self.watching = False
+        self._wake = wake
+        self._loop = loop
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self.run, name=f"watch {path}", daemon=True)
+        self._thread.start()
+
+    def ensure(self) -> None:
+        pass  # the thread re-arms by itself
+
+    def close(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        """Wake the reader on events for the file (runs in the daemon thread).
+
+        A daemon thread of its own, not ``awatch`` in the loop's executor: a
+        server that exits while a tailer runs must not wait for the watcher.
+        """
+        from watchfiles import watch
+
+        directory = self.path.parent
+        name = self.path.name
+
+        def relevant(_change: object, changed: str) -> bool:
+            return os.path.basename(changed) == name
+
+        stop = self._stop
+        while not stop.is_set():
+            if not directory.is_dir():
+                self.watching = False
+                stop.wait(FALLBACK_POLL_SECONDS)
+                continue
+            try:
+                self.watching = True
+                for _changes in watch(
+                    directory,
+                    watch_filter=relevant,
+                    debounce=WATCH_DEBOUNCE_MS,
+                    step=WATCH_STEP_MS,
+                    stop_event=stop,
+                    recursive=False,
+                    rust_timeout=0,
+                    raise_interrupt=False,
+                ):
+                    self._loop.call_soon_threadsafe(self._wake)
+            except RuntimeError:
+                return  # the event loop is closed: the process is ending
+            except Exception:
+                logger.info("watching %s failed; polling instead", directory, exc_info=True)
+                self.watching = False
+                stop.wait(FALLBACK_POLL_SECONDS)
+        self.watching = False
