@@ -42,6 +42,7 @@ from streams.logs.files.watch import (
     PollWatch,
     Watch,
     Watcher,
+    WatchFactory,
     resolve,
     start_watch,
 )
@@ -75,7 +76,7 @@ class Tailer:
         self,
         path: Path,
         *,
-        watcher: Watcher = "auto",
+        watcher: Watcher | WatchFactory = "auto",
         queue_limit: int | None = None,
         on_stop: Callable[[Tailer], None] | None = None,
     ) -> None:

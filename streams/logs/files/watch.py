@@ -6,7 +6,14 @@ says whether changes wake the tailer (then its poll is only a safety net,
 ``ensure()`` re-arms a watch that lost its directory, ``close()`` stops it.
 
 * ``inotify`` (Linux): the directory's inotify descriptor registered on the
-  event loop (``streams.logs.files.inotify``): no thread, no latency added.
+  event loop (``DirectoryWatch``): no thread, no latency added. Why not only
+  ``watchfiles``: its Rust watcher groups events (it returns a change
+  ``step`` ms after the last one), which adds that much latency to every
+  line, and it needs a thread that wakes every ``step`` ms. The descriptor
+  comes from ``inotify_simple`` (a thin ctypes wrapper): it replaced a
+  hand-written one because it wakes the tailer as fast (docs/benchmarks.md,
+  "inotify library"; asyncinotify was slower: a task hop and an
+  ``add_reader``/``remove_reader`` pair per wait).
 * ``watchfiles`` elsewhere: its Rust watcher in a daemon thread of its own,
   waking the loop with ``call_soon_threadsafe``.
 * ``poll``: nothing but the poll (tests, odd file systems).
@@ -18,6 +25,8 @@ rotation (rename, then create) is seen as events on its name.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import os
 import threading
@@ -25,7 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Final, Literal, Protocol
 
-from streams.logs.files import inotify
+from inotify_simple import INotify, flags, parse_events  # type: ignore[import-untyped]
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +44,21 @@ FALLBACK_POLL_SECONDS: Final = 0.25
 #: watchfiles' grouping: at most this long (ms) under constant writes, this quiet (ms) otherwise.
 WATCH_DEBOUNCE_MS: Final = 50
 WATCH_STEP_MS: Final = 10
+
+#: What a change to the file looks like from its directory (a rotation is a move, then a create).
+WATCH_MASK: Final[int] = (
+    flags.MODIFY
+    | flags.ATTRIB
+    | flags.CLOSE_WRITE
+    | flags.MOVED_FROM
+    | flags.MOVED_TO
+    | flags.CREATE
+    | flags.DELETE
+    | flags.DELETE_SELF
+    | flags.MOVE_SELF
+)
+#: The watched directory itself went away: the watch is dead.
+_GONE: Final[int] = flags.DELETE_SELF | flags.MOVE_SELF | flags.IGNORED
 
 #: How a tailer learns that its file changed (besides its safety poll).
 Watcher = Literal["auto", "inotify", "watchfiles", "poll"]
@@ -49,18 +73,27 @@ class Watch(Protocol):
     def close(self) -> None: ...
 
 
-def resolve(watcher: Watcher) -> Watcher:
+#: Another strategy, given to ``Tailer(watcher=...)`` (e.g. ``bench/inotify_latency.py``).
+WatchFactory = Callable[[Path, Callable[[], None], asyncio.AbstractEventLoop], Watch]
+
+
+def resolve(watcher: Watcher | WatchFactory) -> Watcher | WatchFactory:
     """``auto``: inotify where the kernel has it, else watchfiles."""
     if watcher == "auto":
-        return "inotify" if inotify.available() else "watchfiles"
+        return "inotify" if inotify_available() else "watchfiles"
     return watcher
 
 
 def start_watch(
-    watcher: Watcher, path: Path, wake: Callable[[], None], loop: asyncio.AbstractEventLoop
+    watcher: Watcher | WatchFactory,
+    path: Path,
+    wake: Callable[[], None],
+    loop: asyncio.AbstractEventLoop,
 ) -> Watch:
     """Start watching ``path`` with ``watcher``; ``wake()`` runs on ``loop`` on a change."""
     watcher = resolve(watcher)
+    if callable(watcher):
+        return watcher(path, wake, loop)
     if watcher == "inotify":
         return InotifyWatch(path, wake, loop)
     if watcher == "watchfiles":
@@ -80,6 +113,73 @@ class PollWatch:
         pass
 
 
+@functools.cache
+def inotify_available() -> bool:
+    """Whether this kernel and libc offer inotify (Linux)."""
+    try:
+        INotify().close()
+    except (OSError, AttributeError):
+        return False
+    return True
+
+
+class DirectoryWatch:
+    """Calls ``on_change()`` on the loop for events on ``name`` in ``directory``.
+
+    ``alive`` turns false when the directory goes away (the caller polls and
+    may watch again later). ``close()`` unregisters and closes the descriptor.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        name: str,
+        on_change: Callable[[], None],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self._inotify = INotify(nonblocking=True)
+        try:
+            self._inotify.add_watch(directory, WATCH_MASK)
+        except OSError:
+            self._inotify.close()
+            raise
+        self.fd: int = self._inotify.fileno()
+        self.name = name
+        self.alive = True
+        self._on_change = on_change
+        self._loop = loop
+        loop.add_reader(self.fd, self._readable)
+
+    def _readable(self) -> None:
+        try:
+            data = os.read(self.fd, 64 * 1024)  # one read; inotify_simple parses it
+        except BlockingIOError:
+            return
+        except OSError:
+            self.close()
+            return
+        relevant = False
+        for event in parse_events(data):
+            if event.mask & _GONE:
+                self.alive = False
+                relevant = True
+            elif event.mask & flags.Q_OVERFLOW or event.name == self.name:
+                relevant = True
+        if relevant:
+            self._on_change()
+        if not self.alive:
+            self.close()
+
+    def close(self) -> None:
+        if self.fd < 0:
+            return
+        self.alive = False
+        with contextlib.suppress(RuntimeError):  # the loop is already closed
+            self._loop.remove_reader(self.fd)
+        self._inotify.close()
+        self.fd = -1
+
+
 class InotifyWatch:
     """inotify on the file's directory, re-armed when the directory (re)appears."""
 
@@ -89,7 +189,7 @@ class InotifyWatch:
         self.path = path
         self._wake = wake
         self._loop = loop
-        self._watch: inotify.DirectoryWatch | None = None
+        self._watch: DirectoryWatch | None = None
         self._closed = False
         self.ensure()
 
@@ -101,9 +201,7 @@ class InotifyWatch:
         if self._closed or self.watching:
             return
         try:
-            self._watch = inotify.DirectoryWatch(
-                self.path.parent, self.path.name, self._wake, self._loop
-            )
+            self._watch = DirectoryWatch(self.path.parent, self.path.name, self._wake, self._loop)
         except OSError:
             self._watch = None  # no directory yet (or no permission): poll
 
