@@ -23,11 +23,11 @@ encoder (``streams.logs.encoding``). Choices:
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Final
 
-from streams.logs.fanout import LogBatch
+from streams.logs.fanout import Delivery, LogBatch
 from streams.logs.lines import Level, LogCursor, LogLine, at_least
 from streams.logs.sources import LogSource, SourceSubscription
 
@@ -122,22 +122,29 @@ async def follow_log(
             if delivery is None:
                 yield IDLE
                 continue
-            if delivery.skipped:
-                cursor = delivery.skipped_cursor or subscription.start
-                yield SkippedEvent(delivery.skipped, cursor)
-            run: list[LogBatch] = []
-            for batch in delivery.batches:
-                if batch.notice is not None:
-                    if lines_event := _lines_event(run, line_filter):
-                        yield lines_event
-                    run = []
-                    yield NoticeEvent(batch.notice, batch.cursor)
-                if batch.lines:
-                    run.append(batch)
-            if lines_event := _lines_event(run, line_filter):
-                yield lines_event
+            for event in _delivery_events(delivery, subscription.start, line_filter):
+                yield event
     finally:
         subscription.close()
+
+
+def _delivery_events(
+    delivery: Delivery, start: LogCursor, line_filter: LineFilter
+) -> Iterator[LogEvent]:
+    """One read of the queue as events: the skipped count, then lines split at notices."""
+    if delivery.skipped:
+        yield SkippedEvent(delivery.skipped, delivery.skipped_cursor or start)
+    run: list[LogBatch] = []
+    for batch in delivery.batches:
+        if batch.notice is not None:
+            if lines_event := _lines_event(run, line_filter):
+                yield lines_event
+            run = []
+            yield NoticeEvent(batch.notice, batch.cursor)
+        if batch.lines:
+            run.append(batch)
+    if lines_event := _lines_event(run, line_filter):
+        yield lines_event
 
 
 async def _opening(

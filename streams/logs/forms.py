@@ -4,7 +4,9 @@ Everything here is client input: a bad value is a 400 with a message naming
 the parameter, never a 500. The text filter is a plain case-insensitive
 substring (no regular expressions, so no pattern can hang the server).
 ``Last-Event-ID`` comes from the header (what EventSource sends on its own)
-or, for clients that cannot set headers, the ``last_event_id`` parameter.
+or, for clients that cannot set headers, the ``last_event_id`` parameter;
+the form is given the source the URL names and lets it parse the cursor
+(``CursorParser``, which every ``LogSource`` is), so it knows no kind.
 """
 
 from __future__ import annotations
