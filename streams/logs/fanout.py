@@ -204,6 +204,20 @@ class Subscription:
             self._on_close(self)
 
 
+#: Called with every new fan-out (``on_new_fanout``).
+_new_fanout_hooks: list[Callable[[FanOut], object]] = []
+
+
+def on_new_fanout(hook: Callable[[FanOut], object]) -> None:
+    """Call ``hook(fanout)`` for every fan-out created from now on.
+
+    So an observer can see a fan-out's whole life, not only from the moment
+    someone first asks (the overview counts lines from the start of a
+    tailer, as when the counts lived on it).
+    """
+    _new_fanout_hooks.append(hook)
+
+
 class FanOut:
     """The subscribers and observers of one followed thing, and its current position.
 
@@ -216,6 +230,8 @@ class FanOut:
         self._on_empty = on_empty
         self._subscriptions: set[Subscription] = set()
         self._observers: list[Observer] = []
+        for hook in _new_fanout_hooks:
+            hook(self)
 
     @property
     def subscriptions(self) -> frozenset[Subscription]:
@@ -225,7 +241,7 @@ class FanOut:
     def subscriber_count(self) -> int:
         return len(self._subscriptions)
 
-    def add(self, subscription: Subscription) -> Subscription:
+    def add[S: Subscription](self, subscription: S) -> S:
         """Register a subscription created at ``position`` (synchronously: no gap)."""
         self._subscriptions.add(subscription)
         return subscription

@@ -9,10 +9,11 @@ flood the page (``due_cards``, a pure function of the cards, what was sent
 when, and the time).
 
 The counts and the latest line (``SourceActivity``) belong to the overview,
-not to the source: one per followed fan-out, fed by the fan-out's observer
-hook (``FanOut.add_observer``) from the first overview connection on, and
-shared by every overview client while that fan-out lives. The overview
-still subscribes to each source, to keep it followed and to wake on lines.
+not to the source: one per fan-out, attached when the fan-out is created
+(``on_new_fanout``) and fed by its observer hook (``FanOut.add_observer``),
+so they cover the time the source has been followed by this process, and
+every overview client shares them. The overview still subscribes to each
+source, to keep it followed and to wake on lines.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Final
 from django.template.loader import render_to_string
 
 from streams.http.sse import Event
-from streams.logs.fanout import FanOut, LogBatch
+from streams.logs.fanout import FanOut, LogBatch, on_new_fanout
 from streams.logs.lines import LEVELS, LogLine
 from streams.logs.sources import LogSource, SourceSubscription
 
@@ -93,12 +94,18 @@ _activities: weakref.WeakKeyDictionary[FanOut, SourceActivity] = weakref.WeakKey
 
 
 def activity_of(fanout: FanOut) -> SourceActivity:
-    """The overview's activity of ``fanout``, observing it from the first call on."""
+    """The overview's activity of ``fanout``: observing it since it was created.
+
+    (Since the first call for a fan-out created before this module was imported.)
+    """
     activity = _activities.get(fanout)
     if activity is None:
         activity = _activities[fanout] = SourceActivity()
         fanout.add_observer(activity.observe)
     return activity
+
+
+on_new_fanout(activity_of)
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,7 @@ class MemorySource:
         return Seq(int(number))
 
     def subscribe(self) -> MemorySubscription:
-        return self.fanout.add(MemorySubscription(self, self.limit))  # type: ignore[return-value]
+        return self.fanout.add(MemorySubscription(self, self.limit))
 
     def summary(self) -> SourceSummary:
         return SourceSummary(exists=True, size=len(self.lines))

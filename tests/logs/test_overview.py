@@ -61,13 +61,13 @@ def test_level_rates_count_headers_per_minute_and_forget_after_it():
     assert rates.per_minute() == {"info": 1}
 
 
-def test_the_activity_is_fed_by_the_fan_out_observer_and_shared_per_fan_out():
+def test_the_activity_is_fed_by_the_fan_out_observer_from_its_creation_and_shared():
     fanout = FanOut(Cursor.origin())
+    lines = tuple(parse_texts(["WARNING disk", "  detail"]))
+    fanout.publish(LogBatch(lines, lines[-1].cursor))  # before any overview asked
     activity = activity_of(fanout)
     assert activity_of(fanout) is activity
     assert activity_of(FanOut(Cursor.origin())) is not activity
-    lines = tuple(parse_texts(["WARNING disk", "  detail"]))
-    fanout.publish(LogBatch(lines, lines[-1].cursor))
     fanout.publish(LogBatch((), lines[-1].cursor, "rotated"))  # a notice changes nothing
     assert activity.latest is not None
     assert activity.latest.text == "WARNING disk"  # the header, not its continuation
