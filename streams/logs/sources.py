@@ -22,7 +22,9 @@ one small base, one module per kind, picked by name from settings):
 
 ``STREAMBOARD_LOGS`` maps names to a location: ``name=/path`` is a file; a
 location ``scheme:rest`` (not an absolute path) names another kind by its
-scheme. ``KINDS`` is the one place that dispatch happens.
+scheme. ``KINDS`` is the one place that dispatch happens (the settings
+parser, ``dashboard.environment.parse_log_sources``, still accepts only
+absolute paths: a new kind teaches it its scheme).
 """
 
 from __future__ import annotations

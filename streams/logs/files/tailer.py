@@ -51,18 +51,6 @@ from streams.logs.sources import Resume, SourceSubscription
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "FALLBACK_POLL_SECONDS",
-    "NOTICE_CURSOR_GONE",
-    "SAFETY_POLL_SECONDS",
-    "FileSubscription",
-    "Tailer",
-    "Watcher",
-    "active_tailers",
-    "get_tailer",
-    "running_tailer",
-]
-
 NOTICE_CURSOR_GONE: Final = (
     "The position you resumed from no longer exists (the file was rotated or truncated); "
     "showing the current file from its start."
