@@ -237,14 +237,7 @@ class WatchfilesWatch:
         A daemon thread of its own, not ``awatch`` in the loop's executor: a
         server that exits while a tailer runs must not wait for the watcher.
         """
-        from watchfiles import watch
-
         directory = self.path.parent
-        name = self.path.name
-
-        def relevant(_change: object, changed: str) -> bool:
-            return os.path.basename(changed) == name
-
         stop = self._stop
         while not stop.is_set():
             if not directory.is_dir():
@@ -253,17 +246,7 @@ class WatchfilesWatch:
                 continue
             try:
                 self.watching = True
-                for _changes in watch(
-                    directory,
-                    watch_filter=relevant,
-                    debounce=WATCH_DEBOUNCE_MS,
-                    step=WATCH_STEP_MS,
-                    stop_event=stop,
-                    recursive=False,
-                    rust_timeout=0,
-                    raise_interrupt=False,
-                ):
-                    self._loop.call_soon_threadsafe(self._wake)
+                self._watch_directory()
             except RuntimeError:
                 return  # the event loop is closed: the process is ending
             except Exception:
@@ -271,3 +254,24 @@ class WatchfilesWatch:
                 self.watching = False
                 stop.wait(FALLBACK_POLL_SECONDS)
         self.watching = False
+
+    def _watch_directory(self) -> None:
+        """watchfiles on the directory until it stops (``close``) or fails."""
+        from watchfiles import watch
+
+        name = self.path.name
+
+        def relevant(_change: object, changed: str) -> bool:
+            return os.path.basename(changed) == name
+
+        for _changes in watch(
+            self.path.parent,
+            watch_filter=relevant,
+            debounce=WATCH_DEBOUNCE_MS,
+            step=WATCH_STEP_MS,
+            stop_event=self._stop,
+            recursive=False,
+            rust_timeout=0,
+            raise_interrupt=False,
+        ):
+            self._loop.call_soon_threadsafe(self._wake)
