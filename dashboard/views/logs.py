@@ -10,7 +10,6 @@ path from the request, so an unknown name is a 404 before anything is read.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Final
 from urllib.parse import urlencode
 
@@ -21,10 +20,9 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_safe
 
-from streams.conf import log_sources
-from streams.http.ranges import ranged_file_response
 from streams.logs.forms import MAX_QUERY
 from streams.logs.lines import LEVELS
+from streams.logs.sources import LogSource, all_sources, get_source_or_404
 
 #: Lines the page keeps in the DOM; older ones are dropped so memory stays bounded.
 MAX_LINES: Final = 2000
@@ -32,21 +30,10 @@ MAX_LINES: Final = 2000
 BACKFILL: Final = 200
 
 
-def _source_path(name: str) -> Path:
-    """The file behind the source ``name``; 404 when no source has that name."""
-    try:
-        return log_sources()[name]
-    except KeyError:
-        raise Http404("No such log source.") from None
-
-
-def _file_summary(path: Path) -> dict[str, object]:
-    """What the page says about the file before the stream starts (it may not exist yet)."""
-    try:
-        stat = path.stat()
-    except OSError:
-        return {"exists": False, "size": 0}
-    return {"exists": True, "size": stat.st_size}
+def _summary(source: LogSource) -> dict[str, object]:
+    """What the page says about a source before the stream starts (it may not exist yet)."""
+    summary = source.summary()
+    return {"exists": summary.exists, "size": summary.size}
 
 
 @require_safe
@@ -59,7 +46,7 @@ def overview(request: HttpRequest) -> HttpResponse:
             "page_url": reverse("log-page", args=[name]),
             "sse_event": f"source-{name}",
         }
-        for name in log_sources()
+        for name in all_sources()
     ]
     return render(
         request,
@@ -77,9 +64,9 @@ def log_index(request: HttpRequest) -> HttpResponse:
             "name": name,
             "page_url": reverse("log-page", args=[name]),
             "download_url": reverse("log-download", args=[name]),
-            **_file_summary(path),
+            **_summary(source),
         }
-        for name, path in log_sources().items()
+        for name, source in all_sources().items()
     ]
     return render(request, "dashboard/log_index.html", {"sources": sources})
 
@@ -93,7 +80,7 @@ def log_page(request: HttpRequest, name: str) -> HttpResponse:
     shared as a link; values the stream would reject are dropped here rather
     than turning the page into an error.
     """
-    path = _source_path(name)
+    source = get_source_or_404(name)
     level = request.GET.get("level", "")
     if level not in LEVELS:
         level = ""
@@ -118,7 +105,7 @@ def log_page(request: HttpRequest, name: str) -> HttpResponse:
             "max_lines": MAX_LINES,
             "max_query": MAX_QUERY,
             "backfill": BACKFILL,
-            "file": _file_summary(path),
+            "file": _summary(source),
         },
     )
 
@@ -126,8 +113,9 @@ def log_page(request: HttpRequest, name: str) -> HttpResponse:
 @require_safe
 @staff_member_required
 async def log_download(request: HttpRequest, name: str) -> HttpResponseBase:
-    """The raw file as an attachment; ``Range`` gives 206 so ``curl -C -`` resumes."""
-    path = _source_path(name)
-    return await ranged_file_response(
-        request, path, filename=f"{name}.log", content_type="text/plain; charset=utf-8"
-    )
+    """The raw source as an attachment; ``Range`` gives 206 so ``curl -C -`` resumes."""
+    source = get_source_or_404(name)
+    response = await source.download(request)
+    if response is None:
+        raise Http404("This log source has no download.")
+    return response

@@ -9,11 +9,11 @@ concatenation of its batches' fragments).
 
 Fragments (``templates/streams/``), with their context:
 
-* ``_log_lines.html``: ``entries``, a list of ``LogEntry`` (``level``,
+* ``fragments.html#log_lines``: ``entries``, a list of ``LogEntry`` (``level``,
   ``lines``: ``LogLine`` with ``text``, ``level``, ``continuation``, ``json``,
   ``cursor``).
-* ``_log_skipped.html``: ``count``.
-* ``_log_notice.html``: ``notice``.
+* ``fragments.html#log_skipped``: ``count``.
+* ``fragments.html#log_notice``: ``notice``.
 """
 
 from __future__ import annotations

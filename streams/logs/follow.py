@@ -4,30 +4,32 @@
 ``SkippedEvent``, ``NoticeEvent``), testable without HTTP; the views pick an
 encoder (``streams.logs.encoding``). Choices:
 
-* **Subscribe first, then read the file** up to the subscription's start, so
-  backfill and live lines meet with no gap and no duplicate.
+* **Any source** (``streams.logs.sources.LogSource``): the producer knows
+  subscriptions, batches and opaque cursors, never files.
+* **Subscribe first, then read the history** up to the subscription's start,
+  so backfill and live lines meet with no gap and no duplicate.
 * **The first event is always a ``lines`` event**, even with no line, so its
   ``id:`` gives the client a cursor at once: a reconnect then resumes exactly,
   even from a quiet or filtered log.
 * **Coalescing without delay**: each time the client's writer asks for the
   next event, everything queued at that moment goes out as one event; it
   never waits for more.
-* **Encode once**: an unfiltered client's event keeps the tailer's shared
+* **Encode once**: an unfiltered client's event keeps the fan-out's shared
   batches, whose encoding is cached on the batch; a filtered one carries its
   own lines.
-* Cleanup in ``finally:`` unsubscribes (the tailer stops with its last
+* Cleanup in ``finally:`` unsubscribes (a source may stop with its last
   subscriber); ``CancelledError`` is never swallowed.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Final
 
-from streams.logs.files.tailer import LogBatch, Subscription, get_tailer
-from streams.logs.lines import Cursor, Level, LogLine, at_least
+from streams.logs.fanout import Delivery, LogBatch
+from streams.logs.lines import Level, LogCursor, LogLine, at_least
+from streams.logs.sources import LogSource, SourceSubscription
 
 
 @dataclass
@@ -63,23 +65,23 @@ class LineFilter:
 
 @dataclass(frozen=True)
 class LinesEvent:
-    """Lines for the client; ``batches`` set when they are the tailer's shared batches."""
+    """Lines for the client; ``batches`` set when they are the fan-out's shared batches."""
 
     lines: tuple[LogLine, ...]
-    cursor: Cursor
+    cursor: LogCursor
     batches: tuple[LogBatch, ...] | None = None
 
 
 @dataclass(frozen=True)
 class SkippedEvent:
     count: int
-    cursor: Cursor
+    cursor: LogCursor
 
 
 @dataclass(frozen=True)
 class NoticeEvent:
     text: str
-    cursor: Cursor
+    cursor: LogCursor
 
 
 @dataclass(frozen=True)
@@ -98,59 +100,68 @@ LogEvent = LinesEvent | SkippedEvent | NoticeEvent | IdleEvent
 
 
 async def follow_log(
-    path: Path,
+    source: LogSource,
     *,
     backfill: int = 100,
-    after: Cursor | None = None,
+    after: LogCursor | None = None,
     line_filter: LineFilter | None = None,
     idle: float | None = None,
 ) -> AsyncGenerator[LogEvent]:
-    """Backfill (or resume after ``after``), then live lines of ``path``, as events.
+    """Backfill (or resume after ``after``), then live lines of ``source``, as events.
 
     With ``idle``, an ``IdleEvent`` follows every ``idle`` seconds without lines.
     """
     line_filter = line_filter or LineFilter()
-    subscription = get_tailer(path).subscribe()
+    subscription = source.subscribe()
     try:
         async for event in _opening(subscription, backfill, after, line_filter):
             yield event
-        subscription.release_file()
+        subscription.release()
         while True:
             delivery = await subscription.next(idle)
             if delivery is None:
                 yield IDLE
                 continue
-            if delivery.skipped:
-                cursor = delivery.skipped_cursor or subscription.start
-                yield SkippedEvent(delivery.skipped, cursor)
-            run: list[LogBatch] = []
-            for batch in delivery.batches:
-                if batch.notice is not None:
-                    if lines_event := _lines_event(run, line_filter):
-                        yield lines_event
-                    run = []
-                    yield NoticeEvent(batch.notice, batch.cursor)
-                if batch.lines:
-                    run.append(batch)
-            if lines_event := _lines_event(run, line_filter):
-                yield lines_event
+            for event in _delivery_events(delivery, subscription.start, line_filter):
+                yield event
     finally:
         subscription.close()
 
 
+def _delivery_events(
+    delivery: Delivery, start: LogCursor, line_filter: LineFilter
+) -> Iterator[LogEvent]:
+    """One read of the queue as events: the skipped count, then lines split at notices."""
+    if delivery.skipped:
+        yield SkippedEvent(delivery.skipped, delivery.skipped_cursor or start)
+    run: list[LogBatch] = []
+    for batch in delivery.batches:
+        if batch.notice is not None:
+            if lines_event := _lines_event(run, line_filter):
+                yield lines_event
+            run = []
+            yield NoticeEvent(batch.notice, batch.cursor)
+        if batch.lines:
+            run.append(batch)
+    if lines_event := _lines_event(run, line_filter):
+        yield lines_event
+
+
 async def _opening(
-    subscription: Subscription, backfill: int, after: Cursor | None, line_filter: LineFilter
+    subscription: SourceSubscription,
+    backfill: int,
+    after: LogCursor | None,
+    line_filter: LineFilter,
 ) -> AsyncIterator[LogEvent]:
     """The lines before the subscription's start: a backfill, or what a resume missed."""
     cursor = subscription.start
     if after is None:
         chunks = subscription.backfill(backfill)
     else:
-        notice, chunks = await subscription.since(after)
-        if notice is not None:
-            yield NoticeEvent(notice, after)
-        elif subscription.skip_until is not None:
-            cursor = after
+        resume = await subscription.since(after)
+        if resume.notice is not None:
+            yield NoticeEvent(resume.notice, after)
+        chunks, cursor = resume.lines, resume.cursor
     lines: list[LogLine] = []
     async for chunk in chunks:
         # Lines come in bounded chunks; each one that fills up goes out on its own.

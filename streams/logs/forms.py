@@ -4,14 +4,16 @@ Everything here is client input: a bad value is a 400 with a message naming
 the parameter, never a 500. The text filter is a plain case-insensitive
 substring (no regular expressions, so no pattern can hang the server).
 ``Last-Event-ID`` comes from the header (what EventSource sends on its own)
-or, for clients that cannot set headers, the ``last_event_id`` parameter.
+or, for clients that cannot set headers, the ``last_event_id`` parameter;
+the form is given the source the URL names and lets it parse the cursor
+(``CursorParser``, which every ``LogSource`` is), so it knows no kind.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final, cast
+from typing import Any, Final, Protocol, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -19,25 +21,41 @@ from django.http import HttpRequest, QueryDict
 
 from streams.logs.encoding import FORMATS, Format
 from streams.logs.follow import LineFilter
-from streams.logs.lines import LEVELS, Cursor, Level
+from streams.logs.lines import LEVELS, Level, LogCursor
 
 DEFAULT_BACKFILL: Final = 100
 MAX_BACKFILL: Final = 1000
 MAX_QUERY: Final = 500
 
 
-class CursorField(forms.Field):
-    """``<inode>:<offset>``, as this stream sends in ``id:``; empty means "no cursor"."""
+class CursorParser(Protocol):
+    """What the form needs of a source: its cursor's parser and shape (``LogSource`` has both)."""
 
-    def to_python(self, value: Any) -> Cursor | None:
+    @property
+    def cursor_syntax(self) -> str: ...
+
+    def parse_cursor(self, text: str) -> LogCursor: ...
+
+
+class CursorField(forms.Field):
+    """A cursor this stream sent in ``id:``, parsed by its source; empty means "no cursor"."""
+
+    def __init__(self, *, source: CursorParser | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.source = source
+
+    def to_python(self, value: Any) -> LogCursor | None:
         text = str(value).strip() if value is not None else ""
         if not text:
             return None
+        if self.source is None:
+            raise ValidationError("no cursor is accepted here", code="invalid")
         try:
-            return Cursor.parse(text)
+            return self.source.parse_cursor(text)
         except ValueError:
             raise ValidationError(
-                "must be a cursor sent by this stream (<inode>:<offset>)", code="invalid"
+                f"must be a cursor sent by this stream ({self.source.cursor_syntax})",
+                code="invalid",
             ) from None
 
 
@@ -46,7 +64,7 @@ class LogQuery:
     line_filter: LineFilter
     backfill: int
     fmt: Format
-    after: Cursor | None
+    after: LogCursor | None
 
 
 class LogStreamForm(forms.Form):
@@ -58,16 +76,25 @@ class LogStreamForm(forms.Form):
     format = forms.ChoiceField(choices=[(f, f) for f in FORMATS], required=False)
     last_event_id = CursorField(required=False)
 
-    def __init__(self, data: QueryDict | Mapping[str, Any], last_event_id: str | None = None):
+    def __init__(
+        self,
+        data: QueryDict | Mapping[str, Any],
+        last_event_id: str | None = None,
+        *,
+        source: CursorParser,
+    ) -> None:
         params = data.copy() if isinstance(data, QueryDict) else dict(data)
         if last_event_id is not None:
             # The header wins over the parameter: it is what the browser resends.
             params["last_event_id"] = last_event_id
         super().__init__(params)
+        cursor_field = self.fields["last_event_id"]
+        assert isinstance(cursor_field, CursorField)
+        cursor_field.source = source  # the fields are copies: this form's alone
 
     @classmethod
-    def from_request(cls, request: HttpRequest) -> LogStreamForm:
-        return cls(request.GET, request.headers.get("Last-Event-ID"))
+    def from_request(cls, request: HttpRequest, source: CursorParser) -> LogStreamForm:
+        return cls(request.GET, request.headers.get("Last-Event-ID"), source=source)
 
     def error_text(self) -> str:
         messages = []

@@ -18,9 +18,8 @@ views and the tests share one definition of a line. Choices:
   held back waiting for the next line.
 * **JSON lines** (an object on one line) carry a pretty-printed copy for
   display; the raw text is kept as written.
-* **Cursors** are ``"<inode>:<offset>"``: the file's inode and the byte offset
-  just after the line. They survive a server restart and point into the file
-  itself, so any server process tailing the same file understands them.
+* **Cursors** are the source's own (``LogCursor``): a line carries one, and
+  only its source parses or compares it. A file's is ``"<inode>:<offset>"``.
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Final, Literal, Protocol
 
 Level = Literal["debug", "info", "warning", "error", "critical"]
 LEVELS: Final[tuple[Level, ...]] = ("debug", "info", "warning", "error", "critical")
@@ -123,31 +122,16 @@ def at_least(level: str, minimum: str | None) -> bool:
     return minimum is None or LEVEL_RANK.get(level, 1) >= LEVEL_RANK[minimum]
 
 
-@dataclass(frozen=True, slots=True)
-class Cursor:
-    """A position in a log file: the inode and a byte offset (just after a line)."""
+class LogCursor(Protocol):
+    """A position in a source, just after a line: opaque outside the source that made it.
 
-    inode: int
-    offset: int
+    ``str()`` gives the SSE ``id:`` (what a client resumes from); equality
+    compares positions. The source parses it back (``LogSource.parse_cursor``)
+    and alone knows what is inside (a file's is ``"<inode>:<offset>"``,
+    ``streams.logs.files.cursor``).
+    """
 
-    @classmethod
-    def origin(cls) -> Cursor:
-        """The cursor of "no file yet": resume from the start of whatever file appears."""
-        return cls(0, 0)
-
-    def __str__(self) -> str:
-        return f"{self.inode}:{self.offset}"
-
-    @classmethod
-    def parse(cls, value: str) -> Cursor:
-        """Parse ``"<inode>:<offset>"``; ``ValueError`` on anything else."""
-        match = _CURSOR_RE.fullmatch(value.strip())
-        if match is None:
-            raise ValueError(f"not a log cursor: {value!r}")
-        return cls(int(match.group(1)), int(match.group(2)))
-
-
-_CURSOR_RE: Final = re.compile(r"(\d{1,20}):(\d{1,20})")
+    def __str__(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +140,7 @@ class LogLine:
 
     text: str
     level: Level
-    cursor: Cursor
+    cursor: LogCursor
     continuation: bool = False
     json: str | None = None  # the pretty-printed object, for JSON lines
 
@@ -172,7 +156,7 @@ class LineParser:
     header_level: Level | None = None
     in_traceback: bool = False
 
-    def parse(self, text: str, cursor: Cursor) -> LogLine:
+    def parse(self, text: str, cursor: LogCursor) -> LogLine:
         continuation = self._is_continuation(text)
         if continuation:
             level: Level = self.header_level or "error"
@@ -220,18 +204,8 @@ def group_entries(lines: Iterable[LogLine]) -> list[LogEntry]:
     return entries
 
 
-def parse_lines(texts: Iterable[tuple[str, Cursor]]) -> Iterator[LogLine]:
+def parse_lines(texts: Iterable[tuple[str, LogCursor]]) -> Iterator[LogLine]:
     """Parse a run of raw lines with a fresh parser (backfill, tests)."""
     parser = LineParser()
     for text, cursor in texts:
         yield parser.parse(text, cursor)
-
-
-def parse_texts(texts: Iterable[str], inode: int = 1) -> list[LogLine]:
-    """Parse lines as if written one after the other to a file with ``inode`` (tests, demos)."""
-    offset = 0
-    pairs = []
-    for text in texts:
-        offset += len(text.encode()) + 1
-        pairs.append((text, Cursor(inode, offset)))
-    return list(parse_lines(pairs))

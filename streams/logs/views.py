@@ -1,75 +1,66 @@
 """Live log streams: ``/streams/logs/<name>/`` (SSE), ``<name>.txt`` and the overview.
 
-Thin wiring, in order: method guard, staff (403), known source (404), query
-form (400, including a malformed ``Last-Event-ID``), then producer
-(``streams.logs.follow.follow_log``), encoder (``streams.logs.encoding``) and
-response. Nothing touches the database once the stream has started: the
-session is read by ``stream_staff_required`` before.
+Thin wiring, each view a guard ladder: method guard, staff (403), known
+source (404, ``get_source_or_404``), query form (400, including a malformed
+``Last-Event-ID``), then producer (``streams.logs.follow.follow_log``),
+encoder (``streams.logs.encoding``) and response. Nothing touches the
+database once the stream has started: the session is read by
+``stream_staff_required`` before.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from pathlib import Path
 
-from django.http import Http404, HttpRequest, HttpResponseBadRequest
+from django.http import HttpRequest, HttpResponseBadRequest
 from django.http.response import HttpResponseBase
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET
 
-from streams.conf import heartbeat_seconds, log_sources
+from streams.conf import heartbeat_seconds
 from streams.http.access import stream_staff_required
 from streams.http.responses import EventStreamResponse, TextStreamResponse
-from streams.logs.encoding import Format, sse_events, text_chunks
+from streams.logs.encoding import sse_events, text_chunks
 from streams.logs.follow import LogEvent, follow_log
-from streams.logs.forms import LogStreamForm
+from streams.logs.forms import LogQuery, LogStreamForm
 from streams.logs.overview import overview_events
+from streams.logs.sources import LogSource, all_sources, get_source_or_404
 
 
-def source_path(name: str) -> Path:
-    try:
-        return log_sources()[name]
-    except KeyError:
-        raise Http404("No such log source.") from None
+def bad_request(form: LogStreamForm) -> HttpResponseBadRequest:
+    return HttpResponseBadRequest(form.error_text(), content_type="text/plain; charset=utf-8")
 
 
-def follow_request(
-    request: HttpRequest, name: str
-) -> tuple[AsyncGenerator[LogEvent], Format] | HttpResponseBadRequest:
-    """The producer and format a log stream request asks for, or its 400 (404: unknown source)."""
-    path = source_path(name)
-    form = LogStreamForm.from_request(request)
-    if not form.is_valid():
-        return HttpResponseBadRequest(form.error_text(), content_type="text/plain; charset=utf-8")
-    query = form.log_query()
-    events = follow_log(
-        path,
+def follow(source: LogSource, query: LogQuery) -> AsyncGenerator[LogEvent]:
+    """The producer a validated query asks for (idle beats at the configured heartbeat)."""
+    return follow_log(
+        source,
         backfill=query.backfill,
         after=query.after,
         line_filter=query.line_filter,
         idle=heartbeat_seconds(),
     )
-    return events, query.fmt
 
 
 @require_GET
 @stream_staff_required
 async def log_stream(request: HttpRequest, name: str) -> HttpResponseBase:
-    followed = follow_request(request, name)
-    if isinstance(followed, HttpResponseBase):
-        return followed
-    events, fmt = followed
-    return EventStreamResponse(sse_events(events, fmt), heartbeat=None)
+    source = get_source_or_404(name)
+    form = LogStreamForm.from_request(request, source)
+    if not form.is_valid():
+        return bad_request(form)
+    query = form.log_query()
+    return EventStreamResponse(sse_events(follow(source, query), query.fmt), heartbeat=None)
 
 
 @require_GET
 @stream_staff_required
 async def log_text_stream(request: HttpRequest, name: str) -> HttpResponseBase:
-    followed = follow_request(request, name)
-    if isinstance(followed, HttpResponseBase):
-        return followed
-    events, _ = followed
-    return TextStreamResponse(text_chunks(events))
+    source = get_source_or_404(name)
+    form = LogStreamForm.from_request(request, source)
+    if not form.is_valid():
+        return bad_request(form)
+    return TextStreamResponse(text_chunks(follow(source, form.log_query())))
 
 
 def page_url(name: str) -> str:
@@ -82,6 +73,6 @@ def page_url(name: str) -> str:
 @require_GET
 @stream_staff_required
 async def overview_stream(request: HttpRequest) -> HttpResponseBase:
-    sources = log_sources()
+    sources = all_sources()
     urls = {name: page_url(name) for name in sources}
     return EventStreamResponse(overview_events(sources, urls), heartbeat=heartbeat_seconds())

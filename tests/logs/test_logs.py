@@ -9,9 +9,13 @@ import pytest
 from django.core.management import call_command
 
 from streams.logs.encoding import lines_data, to_sse, to_text
+from streams.logs.files.cursor import Cursor, parse_texts
+from streams.logs.files.source import FileSource
 from streams.logs.follow import LineFilter, LinesEvent, NoticeEvent, SkippedEvent
 from streams.logs.forms import LogStreamForm
-from streams.logs.lines import Cursor, group_entries, parse_texts
+from streams.logs.lines import group_entries
+
+SOURCE = FileSource("app", Path("/var/log/app.log"))
 
 
 @pytest.mark.parametrize(
@@ -151,20 +155,20 @@ def test_skipped_and_notice_events():
     ],
 )
 def test_the_form_refuses_bad_input_with_a_message_naming_it(params, header, message):
-    form = LogStreamForm(params, header)
+    form = LogStreamForm(params, header, source=SOURCE)
     assert not form.is_valid()
     assert message in form.error_text()
 
 
 def test_the_form_defaults_and_header_cursor():
-    form = LogStreamForm({"level": "warning", "q": "disk", "backfill": "0"}, "5:10")
+    form = LogStreamForm({"level": "warning", "q": "disk", "backfill": "0"}, "5:10", source=SOURCE)
     assert form.is_valid(), form.errors
     query = form.log_query()
     assert query.line_filter == LineFilter("warning", "disk")
     assert query.backfill == 0
     assert query.fmt == "html"
     assert query.after == Cursor(5, 10)
-    default = LogStreamForm({})
+    default = LogStreamForm({}, source=SOURCE)
     assert default.is_valid()
     assert default.log_query().backfill == 100
     assert default.log_query().after is None

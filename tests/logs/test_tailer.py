@@ -11,23 +11,28 @@ import contextlib
 import os
 import random
 import time
+from collections.abc import AsyncGenerator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from streams.logs.files.tailer import (
-    SAFETY_POLL_SECONDS,
-    Subscription,
-    Tailer,
-    Watcher,
-    active_tailers,
-    get_tailer,
-)
-from streams.logs.follow import IdleEvent, LinesEvent, NoticeEvent, SkippedEvent, follow_log
-from streams.logs.lines import Cursor
+from streams.logs.fanout import Subscription
+from streams.logs.files.cursor import Cursor
+from streams.logs.files.reader import find_backfill_start
+from streams.logs.files.source import FileSource
+from streams.logs.files.tailer import Tailer, active_tailers, get_tailer
+from streams.logs.files.watch import SAFETY_POLL_SECONDS, Watcher
+from streams.logs.follow import IdleEvent, LinesEvent, LogEvent, NoticeEvent, SkippedEvent
+from streams.logs.follow import follow_log as follow_source
 from tests.support.wait import async_wait_until
 
 WAIT = 5.0
+
+
+def follow_log(path: Path, **kwargs: Any) -> AsyncGenerator[LogEvent]:
+    """The producer for the file source at ``path``."""
+    return follow_source(FileSource("test", path), **kwargs)
 
 
 def append(path: Path, text: str) -> None:
@@ -280,31 +285,26 @@ async def test_backfill_then_live_without_gap_or_duplicate(log: Path):
 
 
 def test_backfill_start_counts_lines_back_from_the_end(tmp_path: Path):
-    from streams.logs.files import tailer
-
     path = tmp_path / "b.log"
     path.write_bytes(b"one\ntwo\nthree\n")
     fd = os.open(path, os.O_RDONLY)
     try:
-        assert tailer._find_backfill_start(fd, 14, 1) == 8
-        assert tailer._find_backfill_start(fd, 14, 2) == 4
-        assert tailer._find_backfill_start(fd, 14, 3) == 0
-        assert tailer._find_backfill_start(fd, 14, 10) == 0
-        assert tailer._find_backfill_start(fd, 8, 1) == 4
+        assert find_backfill_start(fd, 14, 1) == 8
+        assert find_backfill_start(fd, 14, 2) == 4
+        assert find_backfill_start(fd, 14, 3) == 0
+        assert find_backfill_start(fd, 14, 10) == 0
+        assert find_backfill_start(fd, 8, 1) == 4
     finally:
         os.close(fd)
 
 
-def test_backfill_looks_back_a_bounded_number_of_bytes(tmp_path: Path, monkeypatch):
-    from streams.logs.files import tailer
-
-    monkeypatch.setattr(tailer, "MAX_BACKFILL_BYTES", 10)
+def test_backfill_looks_back_a_bounded_number_of_bytes(tmp_path: Path):
     path = tmp_path / "b.log"
     path.write_bytes(b"a long first line\nx\ny\n")  # 18 + 2 + 2 bytes
     fd = os.open(path, os.O_RDONLY)
     try:
         # Asked for 3 lines; only the lines starting within the last 10 bytes come.
-        assert tailer._find_backfill_start(fd, 22, 3) == 18
+        assert find_backfill_start(fd, 22, 3, limit=10) == 18
     finally:
         os.close(fd)
 
@@ -354,7 +354,7 @@ async def test_a_long_resume_comes_in_bounded_events_with_every_line_once(log: P
                 assert isinstance(event, LinesEvent)
                 assert len(event.lines) <= 2 * 1000
                 got += [line.text for line in event.lines]
-                if event.cursor.offset == log.stat().st_size:
+                if event.cursor == Cursor(after.inode, log.stat().st_size):
                     break
         assert got == texts[100:]
     finally:
@@ -408,7 +408,7 @@ async def test_the_producer_reports_skipped_lines(log: Path):
         assert isinstance(opening, LinesEvent)
         assert opening.lines == ()
         (tailer,) = [t for t in active_tailers() if t.path == log]
-        (sub,) = tailer._subscribers
+        (sub,) = tailer.subscriptions
         sub.limit = 2
         append(log, "a\nb\n")
         await async_wait_until(lambda: sub.queued_lines >= 2, WAIT)

@@ -1,15 +1,16 @@
-"""Linux inotify on the event loop: wake a tailer the moment its file changes.
+"""The hand-written inotify binding the tailer used before ``inotify_simple``: a baseline.
 
-Why not only ``watchfiles``: its Rust watcher groups events (it returns a
-change ``step`` ms after the last one), which adds that much latency to every
-line, and it needs a thread that wakes every ``step`` ms. An inotify file
-descriptor is pollable: registered with ``loop.add_reader`` it costs nothing
-while the file is quiet and wakes the loop as soon as the kernel queues an
-event. ``streams.logs.files.tailer`` uses this where ``inotify_init1`` exists (Linux) and
-falls back to ``watchfiles`` elsewhere, with a safety poll either way.
+``bench/inotify_latency.py`` measures it against the libraries; the tailer
+now uses ``streams.logs.files.watch.DirectoryWatch`` (``inotify_simple``),
+adopted because it wakes the tailer as fast (docs/benchmarks.md, "inotify
+library"). Kept here, unchanged but for this docstring, so the comparison
+can be run again.
 
-The directory is watched, not the file: the file may not exist yet, and a
-rotation (rename, then create) is seen as events on its name.
+Linux inotify on the event loop: an inotify file descriptor is pollable;
+registered with ``loop.add_reader`` it costs nothing while the file is quiet
+and wakes the loop as soon as the kernel queues an event. The directory is
+watched, not the file: the file may not exist yet, and a rotation (rename,
+then create) is seen as events on its name.
 """
 
 from __future__ import annotations
