@@ -20,6 +20,7 @@ Two things plain daphne (4.2) gets wrong for long streams, fixed here:
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from daphne.server import Server
@@ -150,3 +151,37 @@ def endpoint(host: str, port: int, backlog: int) -> str:
     """A Twisted endpoint string; ``backlog`` replaces Twisted's default of 50."""
     interface = host.replace(":", r"\:")
     return f"tcp:port={port}:interface={interface}:backlog={backlog}"
+
+
+def serve(
+    application: Any,
+    endpoints: list[str],
+    *,
+    ready: Callable[[], None],
+    proxy_headers: bool = False,
+) -> bool:
+    """Run a ``StreamboardServer`` until it is stopped; ``False`` if it could not listen.
+
+    ``proxy_headers``: behind a reverse proxy (deploy/nginx.conf), the client's
+    address and scheme come from ``X-Forwarded-For`` / ``X-Forwarded-Proto``,
+    so Django sees ``https`` (CSRF's origin check needs it) and the real client.
+    """
+    forwarded = (
+        {
+            "proxy_forwarded_address_header": "X-Forwarded-For",
+            "proxy_forwarded_port_header": "X-Forwarded-Port",
+            "proxy_forwarded_proto_header": "X-Forwarded-Proto",
+        }
+        if proxy_headers
+        else {}
+    )
+    server = StreamboardServer(
+        application=application,
+        endpoints=endpoints,
+        ready_callable=ready,
+        verbosity=0,
+        application_close_timeout=5,
+        **forwarded,
+    )
+    server.run()
+    return not server.abort_start
