@@ -74,7 +74,23 @@ def start_workers(listeners: list[socket.socket]) -> list[subprocess.Popen[bytes
     return processes
 
 
-async def one_client(port: int, results: list, done: list[int], hold: asyncio.Event) -> None:
+class Progress:
+    """Counts finished requests; ``reached(n)`` is an event set once ``n`` have finished."""
+
+    def __init__(self, *marks: int) -> None:
+        self.count = 0
+        self.marks = {mark: asyncio.Event() for mark in marks}
+
+    def finished_one(self) -> None:
+        self.count += 1
+        if self.count in self.marks:
+            self.marks[self.count].set()
+
+    async def reached(self, mark: int) -> None:
+        await self.marks[mark].wait()
+
+
+async def one_client(port: int, results: list, done: Progress, hold: asyncio.Event) -> None:
     """One keep-alive request; the connection stays open so /proc can say who accepted it."""
     started = time.perf_counter()
     try:
@@ -86,32 +102,30 @@ async def one_client(port: int, results: list, done: list[int], hold: asyncio.Ev
         elapsed = time.perf_counter() - started
         ok = head.startswith(b"HTTP/1.1 200")
         results.append((writer.get_extra_info("socket"), elapsed, None if ok else head[:40]))
-        done[0] += 1
+        done.finished_one()
         await hold.wait()
         writer.close()
     except (OSError, asyncio.IncompleteReadError, IndexError) as exc:
         results.append((None, time.perf_counter() - started, type(exc).__name__))
-        done[0] += 1
+        done.finished_one()
 
 
 async def burst(port: int, pids: list[int], clients: int, kill_after: int | None) -> list:
     results: list = []
-    done = [0]
+    done = Progress(clients, *([kill_after] if kill_after else []))
     hold = asyncio.Event()
     tasks = [asyncio.create_task(one_client(port, results, done, hold)) for _ in range(clients)]
     if kill_after is not None:
-        while done[0] < kill_after:
-            await asyncio.sleep(0.001)
+        await done.reached(kill_after)
         os.kill(pids[0], signal.SIGKILL)
-    while done[0] < clients:
-        await asyncio.sleep(0.01)
+    await done.reached(clients)
     served = [r for r in results if r[2] is None]
     owners = socket_owners([sock for sock, _, _ in served], pids)
     hold.set()
     await asyncio.gather(*tasks)
-    return [(owner, elapsed, None) for owner, (_, elapsed, _) in zip(owners, served)] + [
-        (None, elapsed, error) for _, elapsed, error in results if error is not None
-    ]
+    return [
+        (owner, elapsed, None) for owner, (_, elapsed, _) in zip(owners, served, strict=True)
+    ] + [(None, elapsed, error) for _, elapsed, error in results if error is not None]
 
 
 def report(mode: str, title: str, results: list, pids: list[int]) -> None:

@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,11 +97,13 @@ def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, grace: flo
 
 
 @contextmanager
-def run_server(env: Mapping[str, str] | None = None) -> Iterator[LiveServer]:
-    """Start ``manage.py serve`` on a free port and wait until it accepts connections."""
+def run_server(
+    env: Mapping[str, str] | None = None, args: Sequence[str] = ()
+) -> Iterator[LiveServer]:
+    """Start ``manage.py serve [ARGS]`` on a free port and wait until it accepts connections."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(port), *args],
         cwd=ROOT,
         env=child_env(env),
         stdout=subprocess.PIPE,
