@@ -119,7 +119,7 @@ def measure(label: str, lowat: int | None, sndbuf: int | None, slow_seconds: flo
         rate = (received - before) / (time.monotonic() - start) / 2**20
         sock.close()
     finally:
-        os.kill(server.pid, 9)
+        server.kill()
         server.join()
 
     def kib(triple: tuple[int, int, int]) -> str:
