@@ -73,3 +73,9 @@ def database_is_in_memory() -> bool:
     return database["ENGINE"] == "django.db.backends.sqlite3" and (
         name in ("", ":memory:") or "mode=memory" in name
     )
+
+
+def channel_layer_backend() -> str:
+    """The channel layer's class name, e.g. ``InMemoryChannelLayer`` (for start-up messages)."""
+    backend = str(settings.CHANNEL_LAYERS["default"]["BACKEND"])
+    return backend.rsplit(".", 1)[-1]

@@ -11,7 +11,7 @@ Design choices, each for a failure seen or expected:
   reported ready during the first start means the configuration is wrong:
   the supervisor stops the others and exits 1 instead of looping on it.
 * **No orphans.** Ctrl-C and SIGTERM stop every child (SIGTERM, then SIGKILL
-  after ``grace`` seconds; a second signal kills at once). Children run in
+  after ``grace`` seconds; the same signal again kills at once). Children run in
   their own process groups, so a terminal's Ctrl-C reaches only the
   supervisor and each child gets exactly one SIGTERM from it. If the
   supervisor itself dies without cleaning up (SIGKILL, OOM), Linux's
@@ -133,10 +133,15 @@ class Supervisor:
     # -- the loop ---------------------------------------------------------
 
     def _on_signal(self, signum: int, _frame: object) -> None:
-        if signum != signal.SIGCHLD:
+        if signum == signal.SIGCHLD:
+            return
+        if self._stop_signal is None:
+            self._stop_signal = signum
+        if signum == self._stop_signal:
+            # Counts repeats of the signal that started the stop: Ctrl-C twice
+            # kills at once, while a SIGTERM after a terminal's Ctrl-C (``make
+            # run`` stopping its children) lets the graceful stop finish.
             self._signals += 1
-            if self._stop_signal is None:
-                self._stop_signal = signum
 
     def _supervise(self, wake: socket.socket) -> int:
         while self._stop_signal is None:

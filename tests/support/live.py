@@ -98,12 +98,12 @@ def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, grace: flo
 
 @contextmanager
 def run_server(
-    env: Mapping[str, str] | None = None, args: Sequence[str] = ()
+    env: Mapping[str, str] | None = None, args: Sequence[str] = (), command: str = "serve"
 ) -> Iterator[LiveServer]:
-    """Start ``manage.py serve [ARGS]`` on a free port and wait until it accepts connections."""
+    """Start ``manage.py serve [ARGS]`` (or ``cluster``) on a free port; wait until it serves."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(port), *args],
+        [sys.executable, "manage.py", command, "--host", "127.0.0.1", "--port", str(port), *args],
         cwd=ROOT,
         env=child_env(env),
         stdout=subprocess.PIPE,

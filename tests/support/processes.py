@@ -36,6 +36,14 @@ def children(pid: int) -> list[int]:
     return sorted(found)
 
 
+def command_line(pid: int) -> list[str]:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return []
+    return [part.decode() for part in raw.split(b"\0") if part]
+
+
 def in_process_group(pgid: int) -> list[int]:
     found = []
     for entry in os.listdir("/proc"):
