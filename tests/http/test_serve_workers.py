@@ -12,6 +12,8 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
 
 import pytest
 
@@ -142,3 +144,46 @@ def test_several_processes_refuse_an_in_memory_database() -> None:
     )
     assert result.returncode != 0
     assert "in-memory SQLite database" in result.stderr
+
+
+def open_stream(server: LiveServer, cookie: str) -> socket.socket:
+    """An SSE log stream on a raw socket, read up to its first event."""
+    sock = socket.create_connection((server.host, server.port), timeout=30)
+    sock.sendall(
+        f"GET /streams/logs/test/?backfill=1&format=json HTTP/1.1\r\nHost: {server.host}\r\n"
+        f"Cookie: {cookie}\r\n\r\n".encode()
+    )
+    received = b""
+    while b"event: lines" not in received:
+        data = sock.recv(65536)
+        assert data, f"the stream ended: {received!r}"
+        received += data
+    return sock
+
+
+def test_every_worker_tails_the_log_for_its_own_clients(
+    transactional_db: None, staff_cookie: str, tmp_path: Path
+) -> None:
+    log = tmp_path / "app.log"
+    log.write_text("INFO before\n")
+    env = {"STREAMBOARD_LOGS": f"test={log}"}
+    with run_server(env=env, args=["--workers", "2"]) as server, ExitStack() as streams:
+        pids = worker_pids(server)
+        by_worker: dict[int, socket.socket] = {}
+
+        def one_stream_per_worker() -> bool:
+            sock = streams.enter_context(open_stream(server, staff_cookie))
+            (owner,) = socket_owners([sock], pids)
+            assert owner is not None
+            by_worker.setdefault(owner, sock)
+            return len(by_worker) == 2
+
+        wait_until(one_stream_per_worker, 60, "a stream on each worker", step=0)
+        with log.open("a") as f:
+            f.write("ERROR seen by every worker\n")
+        for sock in by_worker.values():
+            received = b""
+            while b"ERROR seen by every worker" not in received:
+                data = sock.recv(65536)
+                assert data, "the stream ended"
+                received += data
