@@ -28,14 +28,14 @@ from django.core.management import call_command
 from httpx_sse import EventSource
 
 from tests.conftest import session_cookie
-from tests.http.test_server import seed_wide, wait_until_idle
+from tests.http.test_server import seed, wait_until_idle
 from tests.support.http_body import ChunkedDecoder
 from tests.support.live import LiveServer, run_server
 from tests.support.services import Nginx, deploy_site, nginx_server, skip_or_fail
 
 pytestmark = [pytest.mark.live, pytest.mark.services]
 
-ROWS = 30_000  # about 55 MiB of NDJSON through the proxy
+ROWS = 150_000  # about 59 MiB of NDJSON through the proxy
 
 
 @pytest.fixture
@@ -122,7 +122,7 @@ def https_get_head(nginx: Nginx, path: str, cookie: str) -> tuple[ssl.SSLSocket,
 def test_an_ndjson_export_through_nginx_keeps_server_memory_bounded(
     nginx: Nginx, servers: list[LiveServer], cookie: str
 ) -> None:
-    seed_wide(ROWS)
+    seed(ROWS)
     for server in servers:
         wait_until_idle(server)
     before = sum(server.rss_kib() for server in servers)
