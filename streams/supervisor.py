@@ -85,7 +85,10 @@ class _Slot:
 
 @dataclass
 class Supervisor:
-    """Runs ``programs`` until a signal stops them; ``run`` returns the exit status."""
+    """Runs ``programs`` until a signal stops them; ``run`` returns the exit status.
+
+    ``run`` installs signal handlers, so it must be called from the main thread.
+    """
 
     programs: Sequence[Program]
     cwd: Path

@@ -65,9 +65,10 @@ class Command(BaseCommand):
             layer = conf.channel_layer_backend()
 
             def ready(pids: list[int]) -> None:
+                pid_list = ", ".join(map(str, pids))
                 self.stdout.write(
-                    f"Streamboard cluster serving on {url}: {servers} servers, {workers} task "
-                    f"workers (pids {', '.join(map(str, pids))}); database "
+                    f"Streamboard cluster serving on {url}: {plural(servers, 'server')}, "
+                    f"{plural(workers, 'task worker')} (pids {pid_list}); database "
                     f"{connection.vendor}, channel layer {layer}. Ctrl-C stops them all."
                 )
                 self.stdout.flush()
@@ -85,3 +86,7 @@ def check_migrated() -> None:
             "The database has unapplied migrations: run `manage.py migrate` first "
             "(`make cluster` does)."
         )
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
