@@ -45,8 +45,8 @@ class Command(BaseCommand):
             "--workers",
             type=int,
             default=1,
-            help="server processes sharing the port (default 1: serve in this process); "
-            "the number of cores uses them all",
+            help="server processes sharing the port, supervised (default 1: serve in this "
+            "process); one per core (nproc) uses them all",
         )
         parser.add_argument(
             "--proxy-headers",
