@@ -24,7 +24,7 @@ from django.core.management import call_command
 
 from dashboard.models import Order
 from tests.support.demo_orders import make_customer, make_order, make_orders
-from tests.support.http_body import ChunkedDecoder, get
+from tests.support.http_body import ChunkedDecoder, get, parse_head, read_head
 from tests.support.live import LiveServer
 from tests.support.wait import wait_until
 
@@ -113,18 +113,9 @@ class Connection:
         )
 
     def read_head(self) -> dict[str, str]:
-        while b"\r\n\r\n" not in self.pending:
-            data = self.sock.recv(65536)
-            if not data:
-                raise ConnectionError(f"closed before the response head: {self.pending!r}")
-            self.pending += data
-        head, self.pending = self.pending.split(b"\r\n\r\n", 1)
-        status_line, *lines = head.decode("latin-1").split("\r\n")
-        headers = {"status": status_line.split()[1]}
-        for line in lines:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-        return headers
+        head, self.pending = read_head(self.sock, self.pending, timeout=60)
+        status, headers = parse_head(head)
+        return {"status": str(status), **headers}
 
     def read_body(self) -> bytes:
         """The rest of a chunked body; the bytes after it stay for the next response."""

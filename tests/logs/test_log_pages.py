@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 import socket
-import time
 from pathlib import Path
 
 import pytest
 from asgiref.sync import async_to_sync
 from django.test import Client, override_settings
+
+from tests.support.http_body import read_head
 
 pytestmark = pytest.mark.django_db
 
@@ -148,18 +149,6 @@ def test_download_resumes_from_an_offset_to_the_end(staff_client: Client):
     response = staff_client.get("/logs/app/download", HTTP_RANGE=f"bytes={offset}-")
     assert response.status_code == 206
     assert body(response) == CONTENT[offset:]
-
-
-def read_head(sock: socket.socket, buffer: bytes) -> tuple[bytes, bytes]:
-    """One response head from ``sock``: (head, what came after it)."""
-    deadline = time.monotonic() + 10
-    while b"\r\n\r\n" not in buffer:
-        assert time.monotonic() < deadline, buffer
-        data = sock.recv(65536)
-        assert data, f"closed after {buffer!r}"
-        buffer += data
-    head, rest = buffer.split(b"\r\n\r\n", 1)
-    return head, rest
 
 
 @pytest.mark.live

@@ -1,4 +1,4 @@
-"""A raw HTTP/1.1 GET over a socket that reads a chunked body as it arrives.
+"""Raw HTTP/1.1 over a socket: response heads, and a GET that reads a chunked body as it arrives.
 
 Live export tests need what an HTTP library hides: whether the body ended
 with the terminating zero-length chunk (a complete transfer) or the server
@@ -47,6 +47,32 @@ class ChunkedDecoder:
                 self.complete = True
 
 
+def read_head(
+    sock: socket.socket, buffer: bytes = b"", timeout: float = 10.0
+) -> tuple[bytes, bytes]:
+    """One response head from ``sock``: (head, what came after it, kept for the body)."""
+    deadline = time.monotonic() + timeout
+    while b"\r\n\r\n" not in buffer:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no response head within {timeout}s: {buffer!r}")
+        data = sock.recv(65536)
+        if not data:
+            raise ConnectionError(f"closed before the response head: {buffer!r}")
+        buffer += data
+    head, rest = buffer.split(b"\r\n\r\n", 1)
+    return head, rest
+
+
+def parse_head(head: bytes) -> tuple[int, dict[str, str]]:
+    """The status code and the headers (names lower-cased) of a response head."""
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(status_line.split()[1]), headers
+
+
 def get(
     server: LiveServer,
     path: str,
@@ -61,19 +87,8 @@ def get(
         sock.sendall(
             f"GET {path} HTTP/1.1\r\nHost: {server.host}\r\nCookie: {cookie}\r\n\r\n".encode()
         )
-        raw = b""
-        while b"\r\n\r\n" not in raw:
-            data = sock.recv(65536)
-            if not data:
-                raise ConnectionError(f"closed before the response head: {raw!r}")
-            raw += data
-        head, rest = raw.split(b"\r\n\r\n", 1)
-        status_line, *header_lines = head.decode("latin-1").split("\r\n")
-        headers = {}
-        for line in header_lines:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-        status = int(status_line.split()[1])
+        head, rest = read_head(sock, timeout=timeout)
+        status, headers = parse_head(head)
         decoder = ChunkedDecoder()
         if headers.get("transfer-encoding") != "chunked":
             length = int(headers.get("content-length", "0"))
