@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.live import ROOT, LiveServer, child_env, run_server
-from tests.support.processes import alive, children, in_process_group, socket_owners
+from tests.support.processes import alive, children, command_line, in_process_group, socket_owners
 from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.live
@@ -92,12 +92,18 @@ def test_two_workers_answer_on_one_port(workers: LiveServer) -> None:
 def test_a_killed_worker_is_restarted_and_serves(workers: LiveServer) -> None:
     victim, survivor = worker_pids(workers)
     os.kill(victim, signal.SIGKILL)
-    wait_until(
-        lambda: len(worker_pids(workers)) == 2 and victim not in worker_pids(workers),
-        30,
-        "the supervisor started a replacement worker",
-    )
-    (replacement,) = set(worker_pids(workers)) - {survivor}
+    seen: set[int] = set()
+
+    def replaced() -> bool:
+        # One snapshot per poll, and only server processes: a child that is still
+        # between fork and exec (or any other helper) is not a replacement yet.
+        pids = {pid for pid in worker_pids(workers) if "serve" in command_line(pid)}
+        seen.clear()
+        seen.update(pids)
+        return len(pids) == 2 and victim not in pids and survivor in pids
+
+    wait_until(replaced, 30, "the supervisor started a replacement worker")
+    (replacement,) = seen - {survivor}
     # The replacement answers once it is up; until then the survivor serves.
     assert answering_pids(workers, {survivor, replacement}) == {survivor, replacement}
 
