@@ -44,7 +44,8 @@ def main() -> int:
     print(
         f"\n  Streamboard: http://{host}:{port}/\n"
         f"  Sign in as {DEMO_USER} / {DEMO_PASSWORD}\n"
-        "  Ctrl-C stops the server, the worker and the demo log writer.\n",
+        "  The demo orders are seeded in the background.\n"
+        "  Ctrl-C stops the server, the worker, the demo log writer and the seeding.\n",
         flush=True,
     )
 
@@ -52,12 +53,14 @@ def main() -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
+    # Explicitly: a shell that starts us in the background leaves SIGINT ignored.
+    signal.signal(signal.SIGINT, stop)
     try:
         while all(service.poll() is None for service in services):
             try:
                 services[-1].wait(timeout=1)
             except subprocess.TimeoutExpired:
-                continue
+                seeding.poll()  # reaps it when done; its own output says how it went
         failed = [c for c in services if c.poll() not in (None, 0)]
         return 1 if failed else 0
     except KeyboardInterrupt:
