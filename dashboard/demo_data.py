@@ -29,7 +29,10 @@ Design choices, each measured (docs/benchmarks.md, "Demo seeding"):
   seed keeps what it committed, and the write lock is held for a fraction
   of a second at a time, so the server and the worker keep working while
   the demo seeds in the background.
+- **SQLite's first seed builds the secondary indexes once, at the end**
+  (``indexes_set_aside``): 40 % less CPU than maintaining them row by row.
 - **PostgreSQL: COPY** (psycopg 3's ``cursor.copy``), one per batch.
+- The cyclic garbage collector is paused while seeding (``no_cyclic_gc``).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from itertools import chain
+from pathlib import Path
 from typing import Any, Protocol
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
@@ -121,17 +125,22 @@ def seed_orders(
     """
     if count < 0 or batch < 1:
         raise ValueError(f"count must be >= 0 and batch >= 1, got {count=} and {batch=}.")
+    db = connections[using]
+    restore_set_aside_indexes(db)
     existing = Order.objects.using(using).count()
     missing = count - existing
     if missing <= 0:
         return 0
-    db = connections[using]
     rows = OrderRows(ensure_customers(using), seed=seed, timestamp_suffix=timestamp_suffix(db))
     write = row_writer(db)
     done = 0
     if on_progress is not None:
         on_progress(0, missing)
-    with no_cyclic_gc(), ThreadPoolExecutor(1, thread_name_prefix="seed-rows") as pool:
+    with (
+        indexes_set_aside(db, first_seed=existing == 0),
+        no_cyclic_gc(),
+        ThreadPoolExecutor(1, thread_name_prefix="seed-rows") as pool,
+    ):
         # Batch i + 1 is generated while batch i is written.
         sizes = list(batches(missing, batch))
         start = existing
@@ -147,6 +156,59 @@ def seed_orders(
             if on_progress is not None:
                 on_progress(done, missing)
     return missing
+
+
+@contextmanager
+def indexes_set_aside(db: BaseDatabaseWrapper, *, first_seed: bool) -> Iterator[None]:
+    """SQLite's first seed: drop the orders' secondary indexes, build them again after.
+
+    Building an index over the finished table (one sort) costs less than
+    keeping four indexes up to date row by row: about 40 % of the insert's
+    CPU. Only on the first seed, so no one's data ever waits on it. The
+    statements are SQLite's own (``sqlite_master``), so the schema comes back
+    byte for byte; they are kept in a file beside the database until rebuilt,
+    so a seed killed outright (SIGKILL) has them rebuilt by the next one.
+    """
+    pending = set_aside_file(db)
+    if not first_seed or pending is None:
+        yield
+        return
+    table = Order._meta.db_table
+    with db.cursor() as cursor:
+        cursor.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = %s"
+            " AND sql IS NOT NULL",  # the UNIQUE constraint's index has no SQL: it stays
+            [table],
+        )
+        indexes = cursor.fetchall()
+    pending.write_text(json.dumps([sql for _, sql in indexes]))
+    with transaction.atomic(using=db.alias), db.cursor() as cursor:
+        for name, _ in indexes:
+            cursor.execute(f"DROP INDEX {db.ops.quote_name(name)}")
+    try:
+        yield
+    finally:
+        restore_set_aside_indexes(db)
+
+
+def restore_set_aside_indexes(db: BaseDatabaseWrapper) -> None:
+    """Build the indexes a first seed set aside, if any are still waiting."""
+    pending = set_aside_file(db)
+    if pending is None or not pending.exists():
+        return
+    statements: list[str] = json.loads(pending.read_text())
+    with transaction.atomic(using=db.alias), db.cursor() as cursor:
+        for sql in statements:
+            cursor.execute(sql.replace("CREATE INDEX", "CREATE INDEX IF NOT EXISTS", 1))
+    pending.unlink()
+
+
+def set_aside_file(db: BaseDatabaseWrapper) -> Path | None:
+    """Where a first seed keeps the index statements it dropped (SQLite files only)."""
+    name = str(db.settings_dict["NAME"])
+    if db.vendor != "sqlite" or name == ":memory:" or "mode=memory" in name:
+        return None
+    return Path(f"{name}.seed-indexes.json")
 
 
 @contextmanager

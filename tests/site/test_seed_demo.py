@@ -8,15 +8,26 @@ from __future__ import annotations
 
 import datetime
 import io
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
 import uuid
+from contextlib import closing
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from dashboard.demo_data import BLOCK, ROWS_PER_STATEMENT, seed_orders
 from dashboard.models import Customer, Order
+from tests.support.live import wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.services
 
@@ -137,3 +148,65 @@ def test_bad_arguments_are_refused(db: None) -> None:
         seed(-1)
     with pytest.raises(ValueError, match="batch"):
         seed_orders(10, batch=0)
+
+
+def order_indexes() -> list[tuple[str, str]]:
+    """The orders table's indexes as the database itself describes them."""
+    if connection.vendor == "sqlite":
+        query = "SELECT name, COALESCE(sql, '') FROM sqlite_master WHERE tbl_name = %s"
+    else:
+        query = "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s"
+    with connection.cursor() as cursor:
+        cursor.execute(query, [Order._meta.db_table])
+        return sorted(cursor.fetchall())
+
+
+def test_a_first_seed_leaves_the_schema_and_indexes_as_migrations_made_them(db: None) -> None:
+    before = order_indexes()
+    assert len(before) >= 5
+    seed_orders(1_000, batch=300)
+    assert order_indexes() == before
+    assert not list(Path(str(connection.settings_dict["NAME"])).parent.glob("*.seed-indexes.json"))
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM {Order._meta.db_table} WHERE status = %s", ["paid"])
+        assert cursor.fetchone()[0] == Order.objects.filter(status="paid").count() > 0
+
+
+@pytest.mark.skipif("DATABASE_URL" in os.environ, reason="SQLite's first-seed index path")
+def test_a_seed_killed_outright_has_its_indexes_rebuilt_by_the_next(tmp_path: Path) -> None:
+    env = dict(os.environ, STREAMBOARD_VAR_DIR=str(tmp_path))
+    manage = [sys.executable, "manage.py"]
+    subprocess.run([*manage, "migrate", "-v", "0"], cwd=ROOT, env=env, check=True, timeout=120)
+    database = tmp_path / "streamboard.sqlite3"
+
+    def indexes() -> list[tuple[str, str]]:
+        with closing(sqlite3.connect(database)) as db:
+            return sorted(db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index'"))
+
+    migrated = indexes()
+    pending = tmp_path / "streamboard.sqlite3.seed-indexes.json"
+    seeding = subprocess.Popen(
+        [*manage, "seed_demo", "--rows", "2000000"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: indexes() != migrated, timeout=60, what="indexes set aside")
+    finally:
+        seeding.send_signal(signal.SIGKILL)
+        seeding.wait(timeout=30)
+    assert pending.exists()
+    result = subprocess.run(
+        [*manage, "seed_demo", "--rows", "0"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert "nothing to do" in result.stdout
+    assert indexes() == migrated
+    assert not pending.exists()

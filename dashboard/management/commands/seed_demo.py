@@ -8,6 +8,9 @@ this command only draws the progress bar.
 
 from __future__ import annotations
 
+import signal
+import threading
+from types import FrameType
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -35,10 +38,26 @@ class Command(BaseCommand):
                 bar = ProgressBar(total, self.stderr, label="seeding orders")
             bar.update(done - bar.done)
 
-        inserted = seed_orders(rows, batch=batch_size, on_progress=on_progress)
+        # SIGTERM (run_demo stopping) unwinds like Ctrl-C, so a first seed
+        # still rebuilds the indexes it set aside before the process ends.
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, interrupt) if main else None
+        try:
+            inserted = seed_orders(rows, batch=batch_size, on_progress=on_progress)
+        except KeyboardInterrupt:
+            # Ctrl-C on ``make run`` reaches every process; committed batches stay.
+            done = bar.done if bar is not None else 0
+            raise CommandError(f"interrupted after {done:,} orders.", returncode=130) from None
+        finally:
+            if main:
+                signal.signal(signal.SIGTERM, previous)
         if bar is None:
             existing = Order.objects.count()
             self.stdout.write(f"seed_demo: {existing:,} orders already, nothing to do.")
             return
         bar.close()
         self.stdout.write(f"seed_demo: inserted {inserted:,} orders, {rows:,} in total.")
+
+
+def interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
