@@ -6,7 +6,7 @@ PORT ?= 8000
 SEED_ROWS ?= 1000000
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run cluster test bench lint venv clean
+.PHONY: run cluster test bench bench-seed lint venv clean
 
 $(VENV)/.installed: requirements.txt scripts/find-python
 	@python=$$(scripts/find-python) || exit 1; \
@@ -55,6 +55,10 @@ $(BENCH_VENV)/.installed: $(BENCH_REQUIREMENTS) scripts/find-python
 # Not part of `make test`; BENCH_QUICK=1 for a ~3 minute smoke run. See docs/benchmarks.md.
 bench: venv $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python bench/run.py --project-python $(PY)
+
+# Demo seeding alone: 3 rounds of 1,000,000 orders into a fresh SQLite file (DATABASE_URL: PostgreSQL).
+bench-seed: venv
+	$(PY) bench/seed.py
 
 clean:
 	rm -rf $(VENV) var

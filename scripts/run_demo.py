@@ -1,9 +1,12 @@
 """``make run``: set up the embedded demo and serve it, Ctrl-C stops everything.
 
-Steps: migrate, create the demo admin (printing its login), seed the demo
-orders on first run, then start three processes side by side: the demo log
-writer, the task worker and the server (``manage.py serve``). Children are
-in their own process group so one Ctrl-C (or SIGTERM) stops them all.
+Steps: migrate, create the demo admin (printing its login), then start three
+processes side by side: the demo log writer, the task worker and the server
+(``manage.py serve``), and only then seed the demo orders, in the background:
+the first page is served while the orders fill in (they take seconds; a
+restart only tops them up). Ctrl-C (SIGINT) or SIGTERM stops everything this
+script started, the seeding included; the demo runs until one of the three
+services exits, whatever becomes of the seeding.
 """
 
 from __future__ import annotations
@@ -31,19 +34,21 @@ def main() -> int:
     rows = os.environ.get("SEED_ROWS", "1000000")
     manage("migrate", "--no-input", "-v", "0")
     manage("ensure_demo_admin", "--username", DEMO_USER, "--password", DEMO_PASSWORD)
-    manage("seed_demo", "--rows", rows)
 
-    children = [
+    services = [
         subprocess.Popen([PY, "manage.py", "demo_log"], cwd=ROOT),
         subprocess.Popen([PY, "manage.py", "db_worker"], cwd=ROOT),
         subprocess.Popen(
             [PY, "manage.py", "serve", "--host", host, "--port", port, "--workers", CORES], cwd=ROOT
         ),
     ]
+    seeding = subprocess.Popen([PY, "manage.py", "seed_demo", "--rows", rows], cwd=ROOT)
+    children = [*services, seeding]
     print(
         f"\n  Streamboard: http://{host}:{port}/\n"
         f"  Sign in as {DEMO_USER} / {DEMO_PASSWORD}\n"
-        "  Ctrl-C stops the server, the worker and the demo log writer.\n",
+        "  The demo orders are seeded in the background.\n"
+        "  Ctrl-C stops the server, the worker, the demo log writer and the seeding.\n",
         flush=True,
     )
 
@@ -51,13 +56,15 @@ def main() -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
+    # Explicitly: a shell that starts us in the background leaves SIGINT ignored.
+    signal.signal(signal.SIGINT, stop)
     try:
-        while all(child.poll() is None for child in children):
+        while all(service.poll() is None for service in services):
             try:
-                children[-1].wait(timeout=1)
+                services[-1].wait(timeout=1)
             except subprocess.TimeoutExpired:
-                continue
-        failed = [c for c in children if c.poll() not in (None, 0)]
+                seeding.poll()  # reaps it when done; its own output says how it went
+        failed = [c for c in services if c.poll() not in (None, 0)]
         return 1 if failed else 0
     except KeyboardInterrupt:
         return 0
