@@ -15,9 +15,10 @@ Deliberate choices:
 * **Nothing chosen is an error too** (400, "Choose at least one field."):
   an export of zero columns is never what was meant.
 * **Order is the submitted order.** The page lists the fields in the
-  allow-list's order; a client posting ``fields=amount&fields=id`` gets
-  ``amount`` first. A field posted twice is refused, as ``fields=id,id`` is
-  by the export query.
+  allow-list's order (its script adds buttons to move them); a client posting
+  ``fields=amount&fields=id`` gets ``amount`` first, and a page shown again
+  lists the posted fields first, as they were. A field posted twice is
+  refused, as ``fields=id,id`` is by the export query.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ class ExportChoiceForm(forms.Form):
         self.fields["fields"] = forms.MultipleChoiceField(
             choices=[
                 (name, capfirst(exportable.model_field(name).verbose_name))
-                for name in exportable.fields
+                for name in shown_order(exportable.fields, data)
             ],
             widget=forms.CheckboxSelectMultiple,
             error_messages={"required": "Choose at least one field."},
@@ -72,3 +73,12 @@ class ExportChoiceForm(forms.Form):
         """The chosen fields in the submitted order; call after ``is_valid()``."""
         names: tuple[str, ...] = self.cleaned_data["fields"]
         return names
+
+
+def shown_order(allowed: tuple[str, ...], data: Any) -> list[str]:
+    """The allow-list, with the fields posted (a page shown again) first in their order."""
+    getlist = getattr(data, "getlist", None)
+    if getlist is None:
+        return list(allowed)
+    posted = [name for name in dict.fromkeys(getlist("fields")) if name in allowed]
+    return posted + [name for name in allowed if name not in posted]

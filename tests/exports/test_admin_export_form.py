@@ -297,3 +297,21 @@ def test_a_stored_field_the_allow_list_lost_since_fails_the_job_instead_of_leavi
     job.refresh_from_db()
     assert "note cannot be exported" in job.error
     assert job.result_path() is None
+
+
+def test_a_page_shown_again_keeps_the_posted_fields_first_in_their_order(
+    root_client: Client,
+) -> None:
+    make_orders(3)
+    pk = Order.objects.values_list("pk", flat=True).first()
+    assert pk is not None
+    response = root_client.post(
+        CHANGELIST, confirmation_data([pk], fields=["note", "amount", "bogus"])
+    )
+    assert response.status_code == 400
+    rest = [name for name in ORDER_FIELDS if name not in ("note", "amount")]
+    assert form_inputs(response.content.decode())["fields"] == [
+        ("checkbox", "note", True),
+        ("checkbox", "amount", True),
+        *[("checkbox", name, False) for name in rest],
+    ]
