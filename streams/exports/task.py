@@ -64,7 +64,7 @@ def job_queryset(job: ExportJob) -> tuple[models.QuerySet[Any], tuple[str, ...]]
     if not (user.is_active and user.is_staff and may_view):
         raise PermissionError(f"{user} may not view {job.model_label}.")
     stored = JobQuery.from_json(job.query)
-    form = ExportQueryForm(exportable, stored.params)
+    form = ExportQueryForm(exportable, stored.export_params())
     if not form.is_valid():
         raise ValueError("invalid export query: " + form.error_text().strip())
     export_query = form.export_query()

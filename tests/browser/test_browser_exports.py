@@ -17,6 +17,7 @@ from playwright.sync_api import Browser
 
 from dashboard.models import Order
 from streams.jobs.models import ExportJob
+from tests.support.admin_export import confirm_export
 from tests.support.browser import sign_in
 from tests.support.demo_orders import make_orders
 from tests.support.export_worker import export_env, run_worker
@@ -70,6 +71,7 @@ def test_admin_action_bar_reaches_100_percent_becomes_a_link_and_the_file_matche
     page.check("#action-toggle")  # every row on this page: the 50 newest orders
     page.select_option("select[name=action]", "export_in_background")
     page.click("button[name=index]")
+    page.click("#export-form input[type=submit]")  # the confirmation page's defaults
     page.wait_for_url(re.compile(r"/exports/\d+/$"))
     job = ExportJob.objects.get()
     assert page.url == live.url(f"/exports/{job.pk}/")
@@ -128,6 +130,7 @@ def test_the_cancel_button_stops_a_running_export_and_the_bar_says_cancelled(
     page.click("text=Select all")  # "select all 2000": the stored changelist, not keys
     page.select_option("select[name=action]", "export_in_background")
     page.click("button[name=index]")
+    page.click("#export-form input[type=submit]")  # the confirmation page's defaults
     page.wait_for_url(re.compile(r"/exports/\d+/$"))
     job = ExportJob.objects.get()
     assert "changelist" in job.query
@@ -169,6 +172,7 @@ def test_a_job_started_after_the_list_page_loaded_appears_on_it_and_finishes_the
             "index": "0",
             "select_across": "1",
             "_selected_action": ["1"],
+            **confirm_export(),
         },
     )
     assert response.status_code == 302

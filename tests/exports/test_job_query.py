@@ -22,6 +22,10 @@ from streams.exports.job_query import JobQuery
         ({"params": {"fields": "id,amount"}}, JobQuery(params={"fields": "id,amount"})),
         ({}, JobQuery()),
         (None, JobQuery()),
+        (
+            {"params": {}, "pks": [4], "fields": ["amount", "id"]},
+            JobQuery(pks=(4,), fields=("amount", "id")),
+        ),
     ],
 )
 def test_it_reads_what_the_action_stores(stored: Any, expected: JobQuery) -> None:
@@ -36,6 +40,8 @@ def test_it_reads_what_the_action_stores(stored: Any, expected: JobQuery) -> Non
         JobQuery.of_changelist(""),
         JobQuery(params={"fields": "id", "after": "10"}),
         JobQuery(),
+        JobQuery.selection([1]).with_fields(["note", "id"]),
+        JobQuery.of_changelist("q=a").with_fields(["id"]),
     ],
 )
 def test_to_json_and_back_is_the_same_query(query: JobQuery) -> None:
@@ -58,6 +64,10 @@ def test_the_json_is_the_shape_stored_before() -> None:
         ({"changelist": ["a"]}, "query string"),
         ({"params": {"fields": 3}}, "strings"),
         ({"pks": [1], "changelist": ""}, "not both"),
+        ({"fields": "id,note"}, "list of field names"),
+        ({"fields": ["id", 3]}, "list of field names"),
+        ({"fields": []}, "at least one field"),
+        ({"params": {"fields": "id"}, "fields": ["id"]}, "either in params or as fields"),
     ],
 )
 def test_a_malformed_query_is_a_value_error_saying_what(stored: Any, message: str) -> None:
@@ -68,3 +78,20 @@ def test_a_malformed_query_is_a_value_error_saying_what(stored: Any, message: st
 def test_the_changelist_keeps_filters_and_search_but_not_page_or_order() -> None:
     query = QueryDict("status__exact=paid&q=ORD&o=-3&p=2&_to_field=id&status__exact=shipped")
     assert changelist_params(query) == "status__exact=paid&status__exact=shipped&q=ORD"
+
+
+def test_stored_without_fields_a_job_exports_every_allowed_field() -> None:
+    # Jobs stored before the confirmation page: no "fields" key, no "fields" parameter,
+    # and the export query form then takes the whole allow-list.
+    assert "fields" not in JobQuery.from_json({"params": {}, "pks": [1]}).export_params()
+    assert JobQuery.selection([1]).to_json() == {"params": {}, "pks": [1]}
+
+
+def test_the_chosen_fields_reach_the_export_params_in_their_order() -> None:
+    query = JobQuery.of_changelist("q=a").with_fields(["note", "id"])
+    assert query.to_json() == {"params": {}, "changelist": "q=a", "fields": ["note", "id"]}
+    assert query.export_params() == {"fields": "note,id"}
+    assert JobQuery(params={"after": "3"}, fields=("id",)).export_params() == {
+        "after": "3",
+        "fields": "id",
+    }

@@ -20,6 +20,7 @@ from dashboard.models import Order
 from streams.exports.producer import iter_export
 from streams.exports.task import execute_job
 from streams.jobs.models import ExportJob, reap_stale_jobs
+from tests.support.admin_export import confirm_export
 from tests.support.demo_orders import make_orders
 
 pytestmark = pytest.mark.services
@@ -58,6 +59,7 @@ def run_action(
                 "index": "0",
                 "select_across": "1" if select_across else "0",
                 "_selected_action": [str(pk) for pk in selected],
+                **confirm_export(),
             },
         )
     assert response.status_code == 302, response.content[:500]
@@ -79,7 +81,7 @@ def test_the_action_on_a_selection_stores_the_keys_and_exports_exactly_those_row
     orders = make_orders(30)
     chosen = [orders[2].pk, orders[5].pk, orders[17].pk]
     job = run_action(root_client, django_capture_on_commit_callbacks, selected=chosen)
-    assert job.query == {"params": {}, "pks": sorted(chosen)}
+    assert job.query == {"params": {}, "pks": sorted(chosen), "fields": list(job_fields())}
     assert job.status == ExportJob.Status.QUEUED
     task = DBTaskResult.objects.get()
     assert task.task_path == "streams.exports.task.run_export_job"
@@ -130,7 +132,11 @@ def test_select_all_stores_the_changelist_filter_and_search_and_exports_those_ro
         select_across=True,
     )
     # The filter and search, not the keys (and not the page or ordering).
-    assert job.query == {"params": {}, "changelist": "status__exact=shipped&q=ORD-0000002"}
+    assert job.query == {
+        "params": {},
+        "changelist": "status__exact=shipped&q=ORD-0000002",
+        "fields": list(job_fields()),
+    }
 
     assert execute_job(job.pk) == ExportJob.Status.SUCCEEDED
     job.refresh_from_db()

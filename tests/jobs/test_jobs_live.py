@@ -26,6 +26,7 @@ from django_tasks_db.models import DBTaskResult
 
 from dashboard.models import Order
 from streams.jobs.models import ExportJob
+from tests.support.admin_export import confirm_export
 from tests.support.demo_orders import make_orders
 from tests.support.export_worker import SLOW_EXPORT, export_env, run_worker
 from tests.support.http_body import get
@@ -70,6 +71,7 @@ def start_export(client: Client, query: str = "") -> ExportJob:
             "index": "0",
             "select_across": "1",
             "_selected_action": [str(Order.objects.values_list("pk", flat=True).first())],
+            **confirm_export(),
         },
     )
     assert response.status_code == 302

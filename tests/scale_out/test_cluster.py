@@ -17,6 +17,7 @@ from django.test import Client
 
 from dashboard.models import Order
 from streams.models import ExportJob
+from tests.support.admin_export import confirm_export
 from tests.support.demo_orders import make_orders
 from tests.support.export_worker import export_env
 from tests.support.http_body import get
@@ -48,6 +49,7 @@ def test_the_cluster_serves_runs_jobs_and_stops_everything_on_ctrl_c(
             "index": "0",
             "select_across": "1",
             "_selected_action": [str(Order.objects.values_list("pk", flat=True).first())],
+            **confirm_export(),
         },
     )
     assert response.status_code == 302
