@@ -9,8 +9,15 @@ worker thread. Choices:
   (or duplicates of it) without interfering.
 * **A partial last line is held** until its line break arrives; a "line"
   longer than ``MAX_LINE_BYTES`` without one is emitted as it is.
-* **Truncation** (the file shrank below what was read) restarts from its
-  start with a notice. **Rotation** (the path names another inode) first
+* **Truncation** (same inode, content replaced) restarts from its start
+  with a notice. It is seen even when the file regrew past the old offset
+  before the step (``copytruncate`` with a busy writer, a reopen with
+  ``O_TRUNC`` and a banner): the reader remembers the last
+  ``FINGERPRINT_BYTES`` it consumed and each step checks them with one small
+  ``pread`` before reading on; a size below the offset or other bytes there
+  mean "truncated". A file rewritten with exactly the same bytes up to the
+  offset cannot be told apart (nothing is lost: what follows is new).
+  **Rotation** (the path names another inode) first
   drains the old inode, emits its unfinished line, then switches to the new
   file from its start with a notice: no line lost or read twice.
 * **Bounded work**: a step reads at most ``STEP_BYTES`` before its lines are
@@ -33,6 +40,10 @@ from streams.logs.lines import LineParser, LogLine
 READ_CHUNK: Final = 256 * 1024
 #: Bytes read per tailer step before the lines are pushed (then it reads on at once).
 STEP_BYTES: Final = 1024 * 1024
+#: Bytes before the read offset remembered to tell a truncated-and-regrown file
+#: (a ``pread`` of 256 bytes costs what one of 64 does, and 256 usually span a
+#: whole line with its timestamp, so fixed-width repetitive lines still differ).
+FINGERPRINT_BYTES: Final = 256
 #: A "line" this long without a line break is pushed as it is.
 MAX_LINE_BYTES: Final = 1024 * 1024
 #: Steps with at most this much new data read on the event loop, not in a thread.
@@ -64,6 +75,8 @@ class FileReader:
         self.inode = 0
         self.read_offset = 0  # bytes consumed, including ``partial``
         self.partial = b""
+        # The last bytes consumed, ending at ``read_offset`` (``partial`` included).
+        self.fingerprint = b""
         self.parser = LineParser()
 
     @property
@@ -106,6 +119,7 @@ class FileReader:
         self.inode = os.fstat(fd).st_ino
         self.read_offset = offset
         self.partial = b""
+        self.fingerprint = read_fingerprint(fd, offset)
 
     def close(self) -> None:
         if self.fd is not None:
@@ -121,7 +135,12 @@ class FileReader:
         except OSError:
             return False
 
-    def step(self) -> StepResult:
+    def step(self, budget: int = STEP_BYTES) -> StepResult:
+        """Read what was added (at most about ``budget`` bytes), following truncation and rotation.
+
+        The tailer passes ``INLINE_READ_BYTES`` for a step on the event loop,
+        so a truncation found there (a rereading from the start) stays small.
+        """
         result = StepResult()
         if self.fd is None:
             fd = self._open()
@@ -133,11 +152,11 @@ class FileReader:
             current = os.stat(self.path).st_ino
         except OSError:
             current = None  # renamed away, not recreated yet: keep reading the old inode
-        if os.fstat(self.fd).st_size < self.read_offset:
+        if self._truncated():
             self.read_offset = 0
             self.partial = b""
+            self.fingerprint = b""
             result.notices.append((len(result.lines), NOTICE_TRUNCATED))
-        budget = STEP_BYTES
         budget -= self._read(result, budget)
         if budget <= 0:
             result.more = True
@@ -156,14 +175,31 @@ class FileReader:
                 result.more = True
         return result
 
+    def _truncated(self) -> bool:
+        """Whether the file was truncated: shorter than the offset, or other bytes before it.
+
+        One ``fstat`` and one ``pread`` of at most ``FINGERPRINT_BYTES``: the
+        size alone misses a file that regrew past the offset before this step.
+        """
+        assert self.fd is not None
+        if os.fstat(self.fd).st_size < self.read_offset:
+            return True
+        fingerprint = self.fingerprint
+        if not fingerprint:
+            return False
+        start = self.read_offset - len(fingerprint)
+        return os.pread(self.fd, len(fingerprint), start) != fingerprint
+
     def _read(self, result: StepResult, budget: int | None) -> int:
         assert self.fd is not None
         total = 0
         while budget is None or total < budget:
-            chunk = os.pread(self.fd, READ_CHUNK, self.read_offset)
+            size = READ_CHUNK if budget is None else min(READ_CHUNK, budget - total)
+            chunk = os.pread(self.fd, size, self.read_offset)
             if not chunk:
                 break
             total += len(chunk)
+            self.fingerprint = (self.fingerprint + chunk[-FINGERPRINT_BYTES:])[-FINGERPRINT_BYTES:]
             base = self.line_offset
             data = self.partial + chunk
             self.read_offset += len(chunk)
@@ -183,6 +219,22 @@ class FileReader:
 
     def _emit_at(self, result: StepResult, raw: bytes, offset: int) -> None:
         result.lines.append(self.parser.parse(decode(raw), Cursor(self.inode, offset)))
+
+
+def read_fingerprint(fd: int, offset: int) -> bytes:
+    """The last ``FINGERPRINT_BYTES`` (or fewer, near the start) before ``offset``."""
+    size = min(FINGERPRINT_BYTES, offset)
+    return os.pread(fd, size, offset - size) if size else b""
+
+
+def ends_a_line(fd: int, offset: int) -> bool:
+    """Whether ``offset`` is the start of the file or just after a line break (one ``pread``).
+
+    The only check a client's cursor allows (``<inode>:<offset>`` carries no
+    fingerprint): a cursor into a file truncated and regrown past it mostly
+    lands inside a line of the new content.
+    """
+    return offset == 0 or os.pread(fd, 1, offset - 1) == b"\n"
 
 
 def find_backfill_start(fd: int, end: int, count: int, limit: int = MAX_BACKFILL_BYTES) -> int:

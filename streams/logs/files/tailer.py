@@ -35,7 +35,14 @@ from typing import Final
 from streams import conf
 from streams.logs.fanout import FanOut, LogBatch, Subscription
 from streams.logs.files.cursor import Cursor
-from streams.logs.files.reader import FileReader, RangeReader, StepResult, find_backfill_start
+from streams.logs.files.reader import (
+    INLINE_READ_BYTES,
+    FileReader,
+    RangeReader,
+    StepResult,
+    ends_a_line,
+    find_backfill_start,
+)
 from streams.logs.files.watch import (
     FALLBACK_POLL_SECONDS,
     SAFETY_POLL_SECONDS,
@@ -195,8 +202,9 @@ class Tailer:
         """One reader step: on the loop when it is small, else in a worker thread."""
         try:
             if self._reader.small_step():
-                # A few KiB to read: cheaper here than a hop to a thread and back.
-                result = self._reader.step()
+                # A few KiB to read: cheaper here than a hop to a thread and back
+                # (bounded: a truncation found here rereads from the start).
+                result = self._reader.step(INLINE_READ_BYTES)
             else:
                 loop = asyncio.get_running_loop()
                 self._step = asyncio.wrap_future(loop.run_in_executor(None, self._reader.step))
@@ -260,7 +268,11 @@ class FileSubscription(SourceSubscription):
 
         If the cursor's file is the current one, exactly the lines after it;
         if it was rotated away or truncated below it, the current file from
-        its start, with a notice saying so.
+        its start, with a notice saying so. A cursor other than ``start``
+        that is not just after a line break (one ``pread``) is gone too: the
+        file was truncated and regrew past it, and reading on from there
+        would give a mangled line (a cursor carries no fingerprint; one that
+        lands on a line break of the new content cannot be told apart).
         """
         start = self.start
         origin = Cursor.origin()
@@ -270,9 +282,14 @@ class FileSubscription(SourceSubscription):
             notice = None if after == origin else NOTICE_CURSOR_GONE
             return Resume(notice, self._range(0, start.offset), start)
         if after.inode == start.inode:
-            if after.offset <= start.offset:
+            if after == start:
+                return Resume(None, _no_lines(), start)
+            fd = self._fd
+            if fd is not None and not ends_a_line(fd, after.offset):
+                return Resume(NOTICE_CURSOR_GONE, self._range(0, start.offset), start)
+            if after.offset < start.offset:
                 return Resume(None, self._range(after.offset, start.offset), start)
-            size = os.fstat(self._fd).st_size if self._fd is not None else 0
+            size = os.fstat(fd).st_size if fd is not None else 0
             if after.offset <= size:
                 # The cursor is ahead of this process's tailer (another process,
                 # or lines not read yet): skip live lines up to it.
