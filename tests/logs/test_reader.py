@@ -18,6 +18,8 @@ from streams.logs.files.reader import (
     RangeReader,
     StepResult,
     decode,
+    ends_a_line,
+    holds,
 )
 
 
@@ -165,6 +167,29 @@ def test_a_rewrite_with_the_same_bytes_up_to_the_offset_cannot_be_told_apart(
     result = reader.step()
     assert result.notices == []
     assert texts(result) == ["then new"]
+
+
+def test_the_cursor_fingerprint_is_the_bytes_before_the_cursor_partial_line_or_not(
+    log: Path, reader: FileReader
+):
+    log.write_text("x" * 300 + "\nfirst\n")
+    reader.open_at_end()
+    assert reader.cursor_fingerprint() == log.read_bytes()[-FINGERPRINT_BYTES:]
+    append(log, "second\nhalf")
+    reader.step()
+    data = log.read_bytes()
+    assert reader.cursor().offset == len(data) - len("half")
+    assert reader.cursor_fingerprint() == data[: -len("half")][-(FINGERPRINT_BYTES - 4) :]
+    fd = os.open(log, os.O_RDONLY)
+    try:
+        assert holds(fd, reader.cursor().offset, reader.cursor_fingerprint())
+        rewrite(log, "y" * 400 + "\n")
+        assert not holds(fd, reader.cursor().offset, reader.cursor_fingerprint())
+        assert ends_a_line(fd, 401)
+        assert not ends_a_line(fd, 400)
+        assert ends_a_line(fd, 0)
+    finally:
+        os.close(fd)
 
 
 def test_rotation_drains_the_old_file_then_reads_the_new_one(log: Path, reader: FileReader):

@@ -24,8 +24,9 @@ import shutil
 import threading
 from pathlib import Path
 
+from streams.logs.fanout import Subscription
 from streams.logs.files.cursor import Cursor
-from streams.logs.files.tailer import Subscription, Tailer
+from streams.logs.files.tailer import Tailer
 
 WAIT = 10.0
 ROUNDS = 30

@@ -86,6 +86,16 @@ class FileReader:
     def cursor(self) -> Cursor:
         return Cursor(self.inode, self.line_offset) if self.fd is not None else Cursor.origin()
 
+    def cursor_fingerprint(self) -> bytes:
+        """The known bytes just before ``cursor()`` (no read: the fingerprint minus ``partial``).
+
+        Shorter than ``FINGERPRINT_BYTES`` while a partial line is held, but
+        then it ends with that line's break at least.
+        """
+        if not self.partial:
+            return self.fingerprint
+        return self.fingerprint[: max(0, len(self.fingerprint) - len(self.partial))]
+
     def open_at_end(self) -> None:
         """First open: start after the last complete line (a partial one is read later)."""
         fd = self._open()
@@ -225,6 +235,13 @@ def read_fingerprint(fd: int, offset: int) -> bytes:
     """The last ``FINGERPRINT_BYTES`` (or fewer, near the start) before ``offset``."""
     size = min(FINGERPRINT_BYTES, offset)
     return os.pread(fd, size, offset - size) if size else b""
+
+
+def holds(fd: int, offset: int, fingerprint: bytes) -> bool:
+    """Whether the bytes just before ``offset`` are still ``fingerprint`` (one ``pread``)."""
+    if not fingerprint:
+        return True
+    return os.pread(fd, len(fingerprint), offset - len(fingerprint)) == fingerprint
 
 
 def ends_a_line(fd: int, offset: int) -> bool:

@@ -42,6 +42,7 @@ from streams.logs.files.reader import (
     StepResult,
     ends_a_line,
     find_backfill_start,
+    holds,
 )
 from streams.logs.files.watch import (
     FALLBACK_POLL_SECONDS,
@@ -82,6 +83,7 @@ class Tailer:
         self._on_stop = on_stop
         self._reader = FileReader(path)
         self._position_fd: int | None = None
+        self._position_fingerprint = b""  # the bytes just before ``position``
         self._task: asyncio.Task[None] | None = None
         self._watch: Watch = PollWatch()
         self.started = False
@@ -123,7 +125,7 @@ class Tailer:
             self._start()
         limit = self.queue_limit if self.queue_limit is not None else conf.queue_size()
         fd = os.dup(self._position_fd) if self._position_fd is not None else None
-        subscription = FileSubscription(self, limit, self.position, fd)
+        subscription = FileSubscription(self, limit, self.position, fd, self._position_fingerprint)
         self.fanout.add(subscription)
         return subscription
 
@@ -182,6 +184,7 @@ class Tailer:
         elif reader.fd is None and self._position_fd is not None:
             os.close(self._position_fd)
             self._position_fd = None
+        self._position_fingerprint = reader.cursor_fingerprint()
         self.fanout.advance(cursor)
 
     async def _run(self) -> None:
@@ -239,12 +242,25 @@ class Tailer:
 class FileSubscription(SourceSubscription):
     """A client of a tailer: the fan-out's queue, and the file up to its ``start``."""
 
-    def __init__(self, tailer: Tailer, limit: int, start: Cursor, fd: int | None) -> None:
+    def __init__(
+        self, tailer: Tailer, limit: int, start: Cursor, fd: int | None, fingerprint: bytes = b""
+    ) -> None:
         super().__init__(limit, start, on_close=tailer.fanout.remove)
         self.tailer = tailer
         self.fanout = tailer.fanout
         self.start: Cursor = start
         self._fd = fd
+        self._fingerprint = fingerprint
+
+    def _start_holds(self) -> bool:
+        """Whether the file still holds the bytes before ``start`` (one ``pread``).
+
+        If not, it was truncated after the tailer published ``start`` and
+        before it looked again: the queue will bring the truncation notice
+        and the new content from its start, so there is no history to read
+        (reading it would give the new content's bytes, mangled or twice).
+        """
+        return self._fd is None or holds(self._fd, self.start.offset, self._fingerprint)
 
     @property
     def holds_file(self) -> bool:
@@ -253,7 +269,7 @@ class FileSubscription(SourceSubscription):
 
     async def backfill(self, count: int) -> AsyncIterator[list[LogLine]]:
         """The last ``count`` complete lines before ``start``, in batches, oldest first."""
-        if count <= 0 or self._fd is None or self.start.offset == 0:
+        if count <= 0 or self._fd is None or self.start.offset == 0 or not self._start_holds():
             return
         fd = os.dup(self._fd)
         try:
@@ -268,7 +284,9 @@ class FileSubscription(SourceSubscription):
 
         If the cursor's file is the current one, exactly the lines after it;
         if it was rotated away or truncated below it, the current file from
-        its start, with a notice saying so. A cursor other than ``start``
+        its start, with a notice saying so. If the file was truncated after
+        ``start`` was published, no history: the queue brings the truncation
+        notice and the new content. A cursor other than ``start``
         that is not just after a line break (one ``pread``) is gone too: the
         file was truncated and regrew past it, and reading on from there
         would give a mangled line (a cursor carries no fingerprint; one that
@@ -278,6 +296,8 @@ class FileSubscription(SourceSubscription):
         origin = Cursor.origin()
         if not isinstance(after, Cursor):
             return Resume(NOTICE_CURSOR_GONE, self._range(0, start.offset), start)
+        if not self._start_holds():
+            return Resume(None, _no_lines(), start)  # the queue's truncation notice follows
         if after == origin or start == origin:
             notice = None if after == origin else NOTICE_CURSOR_GONE
             return Resume(notice, self._range(0, start.offset), start)
