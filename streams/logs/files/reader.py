@@ -13,13 +13,19 @@ worker thread. Choices:
   with a notice. It is seen even when the file regrew past the old offset
   before the step (``copytruncate`` with a busy writer, a reopen with
   ``O_TRUNC`` and a banner): the reader remembers the last
-  ``FINGERPRINT_BYTES`` it consumed and each step checks them with one small
-  ``pread`` before reading on; a size below the offset or other bytes there
-  mean "truncated". A file rewritten with exactly the same bytes up to the
-  offset cannot be told apart (nothing is lost: what follows is new).
-  **Rotation** (the path names another inode) first
-  drains the old inode, emits its unfinished line, then switches to the new
-  file from its start with a notice: no line lost or read twice.
+  ``FINGERPRINT_BYTES`` it consumed (a held partial line's included) and
+  each step checks them with one small ``pread`` before reading on; a size
+  below the offset or other bytes there mean "truncated". Not seen: a
+  rewrite whose last ``FINGERPRINT_BYTES`` before the offset are the same
+  bytes (the same content again, or identical lines at the same offsets):
+  what precedes the offset is taken as read, what follows is read as new.
+  ``holds`` and ``ends_a_line`` are the same check for a cursor handed out
+  earlier (the tailer's subscriptions, a client's resume).
+* **Rotation** (the path names another inode) first drains the old inode,
+  emits its unfinished line, then switches to the new file from its start
+  with a notice: no line lost or read twice. A rotation is never mistaken
+  for a truncation: the fingerprint is checked on the old inode's own
+  descriptor, which a rename leaves as it was.
 * **Bounded work**: a step reads at most ``STEP_BYTES`` before its lines are
   pushed (``more`` says "read on at once"); a range read gives at most
   ``RANGE_BATCH_LINES`` lines per call; a backfill looks back at most
