@@ -14,11 +14,12 @@ worker thread. Choices:
   before the step (``copytruncate`` with a busy writer, a reopen with
   ``O_TRUNC`` and a banner): the reader remembers the last
   ``FINGERPRINT_BYTES`` it consumed (a held partial line's included) and
-  each step checks them with one small ``pread`` before reading on; a size
-  below the offset or other bytes there mean "truncated". Not seen: a
-  rewrite whose last ``FINGERPRINT_BYTES`` before the offset are the same
-  bytes (the same content again, or identical lines at the same offsets):
-  what precedes the offset is taken as read, what follows is read as new.
+  rereads them in the same ``pread`` as the new bytes after them (no extra
+  call, no gap between check and read); fewer or other bytes there mean
+  "truncated". Not seen: a rewrite whose last ``FINGERPRINT_BYTES`` before
+  the offset are the same bytes (the same content again, or identical lines
+  at the same offsets): what precedes the offset is taken as read, what
+  follows is read as new.
   ``holds`` and ``ends_a_line`` are the same check for a cursor handed out
   earlier (the tailer's subscriptions, a client's resume).
 * **Rotation** (the path names another inode) first drains the old inode,
@@ -168,11 +169,6 @@ class FileReader:
             current = os.stat(self.path).st_ino
         except OSError:
             current = None  # renamed away, not recreated yet: keep reading the old inode
-        if self._truncated():
-            self.read_offset = 0
-            self.partial = b""
-            self.fingerprint = b""
-            result.notices.append((len(result.lines), NOTICE_TRUNCATED))
         budget -= self._read(result, budget)
         if budget <= 0:
             result.more = True
@@ -191,34 +187,35 @@ class FileReader:
                 result.more = True
         return result
 
-    def _truncated(self) -> bool:
-        """Whether the file was truncated: shorter than the offset, or other bytes before it.
-
-        One ``fstat`` and one ``pread`` of at most ``FINGERPRINT_BYTES``: the
-        size alone misses a file that regrew past the offset before this step.
-        """
-        assert self.fd is not None
-        if os.fstat(self.fd).st_size < self.read_offset:
-            return True
-        fingerprint = self.fingerprint
-        if not fingerprint:
-            return False
-        start = self.read_offset - len(fingerprint)
-        return os.pread(self.fd, len(fingerprint), start) != fingerprint
-
     def _read(self, result: StepResult, budget: int | None) -> int:
+        """Read on from ``read_offset``; each ``pread`` also rereads the fingerprint before it.
+
+        So the check that the file still holds what was read costs no extra
+        call and no gap: the bytes before the offset and the new ones come
+        from one ``pread``. Other bytes there, or fewer (the file is shorter
+        than the offset), mean it was truncated: restart from its start with
+        the notice, dropping a held partial line. The size alone would miss a
+        file that regrew past the offset before this step.
+        """
         assert self.fd is not None
         total = 0
         while budget is None or total < budget:
             size = READ_CHUNK if budget is None else min(READ_CHUNK, budget - total)
-            chunk = os.pread(self.fd, size, self.read_offset)
-            if not chunk:
+            known = len(self.fingerprint)
+            raw = os.pread(self.fd, known + size, self.read_offset - known)
+            if not raw.startswith(self.fingerprint):
+                self.read_offset = 0
+                self.partial = b""
+                self.fingerprint = b""
+                result.notices.append((len(result.lines), NOTICE_TRUNCATED))
+                continue
+            if len(raw) == known:
                 break
-            total += len(chunk)
-            self.fingerprint = (self.fingerprint + chunk[-FINGERPRINT_BYTES:])[-FINGERPRINT_BYTES:]
+            total += len(raw) - known
+            self.fingerprint = raw[-FINGERPRINT_BYTES:]
             base = self.line_offset
-            data = self.partial + chunk
-            self.read_offset += len(chunk)
+            data = self.partial + memoryview(raw)[known:]
+            self.read_offset += len(raw) - known
             pieces = data.split(b"\n")
             self.partial = pieces.pop()
             offset = base
