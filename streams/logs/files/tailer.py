@@ -290,7 +290,9 @@ class FileSubscription(SourceSubscription):
         that is not just after a line break (one ``pread``) is gone too: the
         file was truncated and regrew past it, and reading on from there
         would give a mangled line (a cursor carries no fingerprint; one that
-        lands on a line break of the new content cannot be told apart).
+        lands on a line break of the new content cannot be told apart). The
+        rare cursor after a line cut at ``MAX_LINE_BYTES`` without its break
+        is taken as gone too: the file again from its start, nothing mangled.
         """
         start = self.start
         origin = Cursor.origin()
