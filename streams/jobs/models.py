@@ -29,6 +29,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from streams import conf
+from streams.jobs.tables import JobTable
 
 
 class ExportJobQuerySet(models.QuerySet["ExportJob"]):
@@ -193,6 +194,26 @@ def reap_stale_jobs(now: Any = None) -> list[int]:
             job.partial_path().unlink(missing_ok=True)
             reaped.append(job.pk)
     return reaped
+
+
+EXPORT_JOBS = JobTable(
+    model=ExportJob,
+    group="export",
+    fields=(
+        "id",
+        "user_id",
+        "model_label",
+        "format",
+        "status",
+        "rows_done",
+        "rows_total",
+        "bytes_written",
+        "error",
+        "file_name",
+    ),
+    times=("created_at", "started_at", "finished_at", "heartbeat_at"),
+    reap=reap_stale_jobs,
+)
 
 
 @receiver(post_delete, sender=ExportJob)
