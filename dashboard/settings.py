@@ -50,8 +50,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "channels",
-    "django_tasks_db",
+    # Before django_tasks_db: its db_worker command (with the job liveness timer) wins.
     "streams",
+    "django_tasks_db",
     "dashboard",
 ]
 
@@ -153,6 +154,13 @@ STREAMBOARD_EXPORT_PROGRESS_SECONDS = env_float(
 )
 STREAMBOARD_EXPORT_POLL_SECONDS = env_float("STREAMBOARD_EXPORT_POLL_SECONDS", 0.2, minimum=0.01)
 STREAMBOARD_EXPORT_STALE_SECONDS = env_float("STREAMBOARD_EXPORT_STALE_SECONDS", 60.0, minimum=0.1)
+# Tracked jobs of every kind: how often each worker reaps stale ones, how long
+# finished ones (and their files) are kept, and how often each worker prunes.
+STREAMBOARD_JOB_REAP_SECONDS = env_float(
+    "STREAMBOARD_JOB_REAP_SECONDS", STREAMBOARD_EXPORT_STALE_SECONDS / 4, minimum=0.05
+)
+STREAMBOARD_JOB_RETENTION_DAYS = env_float("STREAMBOARD_JOB_RETENTION_DAYS", 7.0, minimum=0.0)
+STREAMBOARD_JOB_PRUNE_SECONDS = env_float("STREAMBOARD_JOB_PRUNE_SECONDS", 3600.0, minimum=1.0)
 # What may be exported, per model: an allow-list of fields (never secrets; the
 # system check streams.E001 refuses password/token/key-like names). A model
 # that is not listed here is not exportable at all.

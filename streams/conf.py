@@ -59,3 +59,21 @@ def export_poll_seconds() -> float:
 def export_stale_seconds() -> float:
     """A running job whose heartbeat is older than this has lost its worker."""
     return float(getattr(settings, "STREAMBOARD_EXPORT_STALE_SECONDS", 60.0))
+
+
+def job_reap_seconds() -> float:
+    """How often every worker reaps stale jobs (default: a quarter of the stale threshold)."""
+    configured = getattr(settings, "STREAMBOARD_JOB_REAP_SECONDS", None)
+    if configured is not None:
+        return float(configured)
+    return max(export_stale_seconds() / 4, 0.05)
+
+
+def job_retention_days() -> float:
+    """Finished jobs (and their files) older than this are pruned."""
+    return float(getattr(settings, "STREAMBOARD_JOB_RETENTION_DAYS", 7.0))
+
+
+def job_prune_seconds() -> float:
+    """How often every worker prunes finished jobs past the retention."""
+    return float(getattr(settings, "STREAMBOARD_JOB_PRUNE_SECONDS", 3600.0))

@@ -29,6 +29,9 @@ urlpatterns = [
     # /streams/exports/
     path("streams/exports/", jobs.jobs_stream, name="export-jobs-stream"),
     path("streams/exports/<int:pk>/", jobs.job_stream, name="export-job-stream"),
+    # /streams/jobs/
+    path("streams/jobs/", jobs.tracked_jobs_stream, name="jobs-stream"),
+    path("streams/jobs/<int:pk>/", jobs.tracked_job_stream, name="job-stream"),
     # /exports/<app_label>.<model_name>.<format>
     path(
         "exports/<model_label:label>.<str:fmt>",

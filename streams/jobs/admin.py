@@ -1,14 +1,20 @@
-"""The admin of tracked jobs: read-only lists, since jobs come from their tasks."""
+"""The admin of tracked jobs: read-only rows (jobs come from their tasks), cancel and retry.
+
+Cancel is the same guarded update as the job pages' button; retry enqueues
+the same task with the same arguments as a new job linked to the old one.
+"""
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db import models
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from streams.jobs.models import ExportJob, reap_stale_jobs
+from streams.jobs.liveness import reap_all
+from streams.jobs.models import ExportJob, Job, reap_stale_jobs
+from streams.jobs.tracking import cancel, retry
 
 
 @admin.register(ExportJob)
@@ -58,3 +64,54 @@ class ExportJobAdmin(admin.ModelAdmin[ExportJob]):
     @admin.display(description="progress page")
     def page_link(self, job: ExportJob) -> str:
         return format_html('<a href="{}">{}</a>', reverse("export-job", args=[job.pk]), "open")
+
+
+@admin.action(description="Cancel the selected jobs", permissions=["change"])
+def cancel_jobs(
+    model_admin: admin.ModelAdmin[Job], request: HttpRequest, queryset: models.QuerySet[Job]
+) -> None:
+    cancelled = sum(cancel(job) for job in queryset.filter(status__in=Job.ACTIVE))
+    model_admin.message_user(request, f"{cancelled} job(s) cancelled.", messages.SUCCESS)
+
+
+@admin.action(description="Retry the selected jobs", permissions=["change"])
+def retry_jobs(
+    model_admin: admin.ModelAdmin[Job], request: HttpRequest, queryset: models.QuerySet[Job]
+) -> None:
+    retried = [retry(job, user=request.user) for job in queryset.exclude(status__in=Job.ACTIVE)]
+    ids = ", ".join(f"#{job.pk}" for job in retried) or "none (active jobs are not retried)"
+    model_admin.message_user(request, f"Retried as {ids}.", messages.SUCCESS)
+
+
+@admin.register(Job)
+class JobAdmin(admin.ModelAdmin[Job]):
+    list_display = [
+        "id",
+        "kind",
+        "user",
+        "status",
+        "step",
+        "done",
+        "total",
+        "unit",
+        "retry_of",
+        "created_at",
+        "finished_at",
+        "page_link",
+    ]
+    list_filter = ["status", "kind"]
+    search_fields = ["kind", "user__username", "error", "result_summary"]
+    list_select_related = ["user"]
+    actions = [cancel_jobs, retry_jobs]
+    readonly_fields = [field.name for field in Job._meta.fields] + ["page_link"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # jobs come from their tasks (tracking.start), never from a blank form
+
+    def get_queryset(self, request: HttpRequest) -> models.QuerySet[Job]:
+        reap_all()
+        return Job.objects.visible_to(request.user).select_related("user", "retry_of")
+
+    @admin.display(description="progress page")
+    def page_link(self, job: Job) -> str:
+        return format_html('<a href="{}">{}</a>', reverse("job", args=[job.pk]), "open")

@@ -31,6 +31,9 @@ class Templates:
 
 
 EXPORT_TEMPLATES = Templates(job="streams/_job.html", job_list="streams/_job_list.html")
+TRACKED = "streams/tracked_jobs.html"
+TRACKED_TEMPLATES = Templates(job=f"{TRACKED}#job", job_list=f"{TRACKED}#job-list")
+TRACKED_DETAIL_TEMPLATES = Templates(job=f"{TRACKED}#job-detail", job_list=f"{TRACKED}#job-list")
 
 
 def render_job(job: Any, fmt: Format, templates: Templates = EXPORT_TEMPLATES) -> str:
@@ -56,7 +59,8 @@ async def job_events(
     """
     latest: dict[Any, Any] = {}
     async for batch in subscribe(scope):
-        jobs = [job for job in batch if keep is None or keep(job)]
+        # A job once shown stays (a bar filtered by "running" still shows its end).
+        jobs = [job for job in batch if keep is None or job.pk in latest or keep(job)]
         if not jobs:
             continue
         new = any(job.pk not in latest for job in jobs)

@@ -1,4 +1,4 @@
-"""Export job progress streams: ``/streams/exports/`` and ``/streams/exports/<id>/``.
+"""Job progress streams: ``/streams/exports/[<id>/]`` and ``/streams/jobs/[<id>/]``.
 
 One SSE connection per page; events are encoded by ``streams.jobs.encoding``
 and come from ``streams.jobs.hub`` (one hub per scope per process). A user
@@ -17,13 +17,13 @@ from django.views.decorators.http import require_GET
 from streams.conf import heartbeat_seconds
 from streams.http.access import stream_staff_required
 from streams.http.responses import EventStreamResponse
-from streams.jobs.encoding import job_events
-from streams.jobs.forms import JobStreamForm
+from streams.jobs.encoding import TRACKED_DETAIL_TEMPLATES, TRACKED_TEMPLATES, job_events
+from streams.jobs.forms import JobFilterForm, JobStreamForm, TrackedJobStreamForm
 from streams.jobs.hub import Scope
-from streams.jobs.models import EXPORT_JOBS, ExportJob
+from streams.jobs.models import EXPORT_JOBS, TRACKED_JOBS, ExportJob, Job
 
 
-def bad_request(form: JobStreamForm) -> HttpResponseBadRequest:
+def bad_request(form: JobStreamForm | JobFilterForm) -> HttpResponseBadRequest:
     return HttpResponseBadRequest(form.error_text(), content_type="text/plain; charset=utf-8")
 
 
@@ -49,4 +49,33 @@ async def job_stream(request: HttpRequest, pk: int) -> HttpResponseBase:
     if not await ExportJob.objects.visible_to(user).filter(pk=pk).aexists():
         raise Http404("No such export job.")
     events = job_events(Scope(EXPORT_JOBS, job_id=pk), form.fmt)
+    return EventStreamResponse(events, heartbeat=heartbeat_seconds())
+
+
+# /streams/jobs/: tracked jobs of every kind (streams.Job)
+
+
+@require_GET
+@stream_staff_required
+async def tracked_jobs_stream(request: HttpRequest) -> HttpResponseBase:
+    form = TrackedJobStreamForm(request.GET)
+    if not form.is_valid():
+        return bad_request(form)
+    user: Any = await request.auser()
+    scope = Scope(TRACKED_JOBS, user_id=None if user.is_superuser else user.pk)
+    events = job_events(scope, form.fmt, listing=True, templates=TRACKED_TEMPLATES, keep=form.keep)
+    return EventStreamResponse(events, heartbeat=heartbeat_seconds())
+
+
+@require_GET
+@stream_staff_required
+async def tracked_job_stream(request: HttpRequest, pk: int) -> HttpResponseBase:
+    form = JobStreamForm.from_request(request)
+    if not form.is_valid():
+        return bad_request(form)
+    user = await request.auser()
+    if not await Job.objects.visible_to(user).filter(pk=pk).aexists():
+        raise Http404("No such job.")
+    scope = Scope(TRACKED_JOBS, job_id=pk)
+    events = job_events(scope, form.fmt, templates=TRACKED_DETAIL_TEMPLATES)
     return EventStreamResponse(events, heartbeat=heartbeat_seconds())
