@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
 os.environ["STREAMBOARD_EXPORT_PROGRESS_SECONDS"] = "3600"
 
-import django  # noqa: E402
+import django
 
 django.setup()
 

@@ -1,4 +1,4 @@
-"""Tracked job pages: ``/jobs/`` (every kind, filterable), one job, cancel, retry.
+"""Tracked job pages: ``/jobs/`` (every kind, exports included, filterable), one job, cancel, retry.
 
 Pages need a signed-in staff user (else a redirect to the admin login). A
 user sees and controls only their own jobs (a superuser all of them):
@@ -22,9 +22,9 @@ from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
 from dashboard.tasks import recompute_customer_summary
-from streams.jobs.forms import JobFilterForm
+from streams.jobs.forms import EXPORT_KIND, JobFilterForm
 from streams.jobs.liveness import reap_all
-from streams.jobs.models import Job, JobStatus
+from streams.jobs.models import ExportJob, Job, JobStatus
 from streams.jobs.tracking import cancel, retry, start
 
 LIST_LIMIT = 100
@@ -46,10 +46,15 @@ def job_list(request: HttpRequest) -> HttpResponse:
         return HttpResponseBadRequest(form.error_text(), content_type="text/plain; charset=utf-8")
     reap_all()
     visible = Job.objects.visible_to(request.user)
+    exports = ExportJob.objects.visible_to(request.user)
+    kinds = set(visible.values_list("kind", flat=True).distinct())
+    if exports.exists():
+        kinds.add(EXPORT_KIND)
     context: dict[str, Any] = {
         "form": form,
         "jobs": form.apply(visible).select_related("user")[:LIST_LIMIT],
-        "kinds": sorted(set(visible.values_list("kind", flat=True).distinct())),
+        "exports": form.apply_exports(exports).select_related("user")[:LIST_LIMIT],
+        "kinds": sorted(kinds),
         "statuses": JobStatus.choices,
         "query": request.GET.urlencode(),
     }

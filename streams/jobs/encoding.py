@@ -8,7 +8,8 @@ reconnecting client is simply sent the current state again.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -34,6 +35,8 @@ EXPORT_TEMPLATES = Templates(job="streams/_job.html", job_list="streams/_job_lis
 TRACKED = "streams/tracked_jobs.html"
 TRACKED_TEMPLATES = Templates(job=f"{TRACKED}#job", job_list=f"{TRACKED}#job-list")
 TRACKED_DETAIL_TEMPLATES = Templates(job=f"{TRACKED}#job-detail", job_list=f"{TRACKED}#job-list")
+# Exports listed among the tracked jobs on /jobs/: their own bar, their own list.
+EXPORTS_AMONG_JOBS = Templates(job=EXPORT_TEMPLATES.job, job_list=f"{TRACKED}#export-list")
 
 
 def render_job(job: Any, fmt: Format, templates: Templates = EXPORT_TEMPLATES) -> str:
@@ -49,13 +52,17 @@ async def job_events(
     listing: bool = False,
     templates: Templates = EXPORT_TEMPLATES,
     keep: Callable[[Any], bool] | None = None,
+    prefix: str = "job",
+    list_event: str = "jobs",
 ) -> AsyncIterator[Message]:
     """``job-<id>`` events; with ``listing``, also ``jobs`` when a job appears.
 
     The list page cannot know about a job created after it loaded, so when
     the stream first sees a job id it sends the whole list (an idempotent
     ``jobs`` swap, each entry wired to its own ``job-<id>`` event) before the
-    per-job events. ``keep`` narrows the scope's jobs (a list page's filter).
+    per-job events. ``keep`` narrows the scope's jobs (a list page's filter);
+    ``prefix`` and ``list_event`` rename the events, so two tables' jobs can
+    share one connection (``merge``) without their ids colliding.
     """
     latest: dict[Any, Any] = {}
     async for batch in subscribe(scope):
@@ -68,6 +75,40 @@ async def job_events(
         if listing and new and fmt == "html":
             ordered = sorted(latest.values(), key=lambda job: job.pk, reverse=True)
             html = render_to_string(templates.job_list, {"jobs": ordered}).strip()
-            yield Event(html, event="jobs", id=f"jobs.{len(ordered)}.{ordered[0].pk}")
+            yield Event(html, event=list_event, id=f"{list_event}.{len(ordered)}.{ordered[0].pk}")
         for job in jobs:
-            yield Event(render_job(job, fmt, templates), event=f"job-{job.pk}", id=job.version())
+            html = render_job(job, fmt, templates)
+            yield Event(html, event=f"{prefix}-{job.pk}", id=job.version())
+
+
+async def merge(*sources: AsyncIterator[Message]) -> AsyncGenerator[Message]:
+    """The messages of several producers, as each arrives, on one stream.
+
+    Each source is pumped by its own task into one small queue (a pump waits
+    while the consumer is slow: no unbounded buffer). A source that fails
+    ends the merged stream with its exception; closing the merged stream
+    cancels the pumps, whose generators then clean up (``finally``).
+    """
+    queue: asyncio.Queue[tuple[Message | None, BaseException | None]] = asyncio.Queue(16)
+
+    async def pump(source: AsyncIterator[Message]) -> None:
+        try:
+            async for message in source:
+                await queue.put((message, None))
+        except asyncio.CancelledError:
+            raise
+        except BaseException as error:
+            await queue.put((None, error))
+
+    pumps = [asyncio.create_task(pump(source)) for source in sources]
+    try:
+        while True:
+            message, error = await queue.get()
+            if error is not None:
+                raise error
+            assert message is not None
+            yield message
+    finally:
+        for task in pumps:
+            task.cancel()
+        await asyncio.gather(*pumps, return_exceptions=True)

@@ -9,7 +9,7 @@ from django.db import models
 from django.http import HttpRequest
 
 from streams.jobs.encoding import FORMATS, Format
-from streams.jobs.models import Job, JobStatus
+from streams.jobs.models import ExportJob, Job, JobStatus
 
 
 class JobStreamForm(forms.Form):
@@ -32,8 +32,15 @@ class JobStreamForm(forms.Form):
         return cast(Format, self.cleaned_data.get("format") or "html")
 
 
+EXPORT_KIND = "export"
+
+
 class JobFilterForm(forms.Form):
-    """``/jobs/``'s filter: a kind and a status (both optional)."""
+    """``/jobs/``'s filter: a kind and a status (both optional).
+
+    Exports are the kind ``export`` (their own table, ``ExportJob``); every
+    other kind is a ``Job``'s.
+    """
 
     kind = forms.CharField(required=False, max_length=100)
     status = forms.ChoiceField(choices=[("", "all"), *JobStatus.choices], required=False)
@@ -47,7 +54,26 @@ class JobFilterForm(forms.Form):
         kind, status = self.cleaned_data.get("kind"), self.cleaned_data.get("status")
         return (not kind or job.kind == kind) and (not status or job.status == status)
 
+    def shows_tracked(self) -> bool:
+        return self.cleaned_data.get("kind") != EXPORT_KIND
+
+    def shows_exports(self) -> bool:
+        return self.cleaned_data.get("kind") in ("", None, EXPORT_KIND)
+
+    def keep_export(self, job: Any) -> bool:
+        status = self.cleaned_data.get("status")
+        return not status or job.status == status
+
+    def apply_exports(self, jobs: models.QuerySet[ExportJob]) -> models.QuerySet[ExportJob]:
+        if not self.shows_exports():
+            return jobs.none()
+        if status := self.cleaned_data.get("status"):
+            jobs = jobs.filter(status=status)
+        return jobs
+
     def apply(self, jobs: models.QuerySet[Job]) -> models.QuerySet[Job]:
+        if not self.shows_tracked():
+            return jobs.none()
         if kind := self.cleaned_data.get("kind"):
             jobs = jobs.filter(kind=kind)
         if status := self.cleaned_data.get("status"):

@@ -17,7 +17,13 @@ from django.views.decorators.http import require_GET
 from streams.conf import heartbeat_seconds
 from streams.http.access import stream_staff_required
 from streams.http.responses import EventStreamResponse
-from streams.jobs.encoding import TRACKED_DETAIL_TEMPLATES, TRACKED_TEMPLATES, job_events
+from streams.jobs.encoding import (
+    EXPORTS_AMONG_JOBS,
+    TRACKED_DETAIL_TEMPLATES,
+    TRACKED_TEMPLATES,
+    job_events,
+    merge,
+)
 from streams.jobs.forms import JobFilterForm, JobStreamForm, TrackedJobStreamForm
 from streams.jobs.hub import Scope
 from streams.jobs.models import EXPORT_JOBS, TRACKED_JOBS, ExportJob, Job
@@ -62,9 +68,27 @@ async def tracked_jobs_stream(request: HttpRequest) -> HttpResponseBase:
     if not form.is_valid():
         return bad_request(form)
     user: Any = await request.auser()
-    scope = Scope(TRACKED_JOBS, user_id=None if user.is_superuser else user.pk)
-    events = job_events(scope, form.fmt, listing=True, templates=TRACKED_TEMPLATES, keep=form.keep)
-    return EventStreamResponse(events, heartbeat=heartbeat_seconds())
+    user_id = None if user.is_superuser else user.pk
+    sources = []
+    if form.shows_tracked():
+        scope = Scope(TRACKED_JOBS, user_id=user_id)
+        sources.append(
+            job_events(scope, form.fmt, listing=True, templates=TRACKED_TEMPLATES, keep=form.keep)
+        )
+    if form.shows_exports():
+        # Exports are one kind among the others: their own bars, on the same connection.
+        sources.append(
+            job_events(
+                Scope(EXPORT_JOBS, user_id=user_id),
+                form.fmt,
+                listing=True,
+                templates=EXPORTS_AMONG_JOBS,
+                keep=form.keep_export,
+                prefix="export",
+                list_event="exports",
+            )
+        )
+    return EventStreamResponse(merge(*sources), heartbeat=heartbeat_seconds())
 
 
 @require_GET

@@ -12,7 +12,7 @@ from django.test import Client
 from django.utils import timezone
 
 from dashboard.tasks import recompute_customer_summary
-from streams.jobs.models import Job, JobStatus
+from streams.jobs.models import ExportJob, Job, JobStatus
 from tests.support.tracked_tasks import count_widgets
 
 pytestmark = pytest.mark.services
@@ -183,3 +183,23 @@ def test_the_demo_task_is_started_from_the_jobs_page(
     job.refresh_from_db()
     assert [step["name"] for step in job.steps] == ["counting customers", "summing orders"]
     assert job.result_summary.startswith("0 customers")
+
+
+@pytest.mark.django_db
+def test_exports_are_listed_as_a_kind_among_the_others(
+    superuser: User, root_client: Client
+) -> None:
+    export = ExportJob.objects.create(user=superuser, model_label="dashboard.order")
+    widgets = make_job(superuser)
+    everything = root_client.get("/jobs/").content.decode()
+    assert f'id="export-{export.pk}"' in everything
+    assert f'sse-swap="export-{export.pk}"' in everything
+    assert f'id="job-{widgets.pk}"' in everything
+    assert '<option value="export">' in everything
+    only_exports = root_client.get("/jobs/?kind=export").content.decode()
+    assert f'id="export-{export.pk}"' in only_exports
+    assert f'id="job-{widgets.pk}"' not in only_exports
+    only_widgets = root_client.get("/jobs/?kind=test.widgets").content.decode()
+    assert f'id="export-{export.pk}"' not in only_widgets
+    finished = root_client.get("/jobs/?status=succeeded").content.decode()
+    assert f'id="export-{export.pk}"' not in finished

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+
 import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
+from streams.http.sse import Event, Message
+from streams.jobs.encoding import merge
 from streams.jobs.forms import JobStreamForm
 from streams.jobs.models import EXPORT_JOBS, ExportJob
 
@@ -36,3 +41,39 @@ def test_a_bad_format_names_the_parameter() -> None:
     form = JobStreamForm({"format": "xml"})
     assert not form.is_valid()
     assert form.error_text() == "format: must be html or json\n"
+
+
+async def test_merge_interleaves_sources_and_closes_them_all_when_closed() -> None:
+    closed: list[str] = []
+    release = asyncio.Event()
+
+    async def source(name: str, count: int) -> AsyncIterator[Message]:
+        try:
+            for index in range(count):
+                yield Event(f"{name}{index}", event=name)
+            await release.wait()  # then idle, like a stream between updates
+        finally:
+            closed.append(name)
+
+    merged = merge(source("a", 2), source("b", 3))
+    seen = [await anext(merged) for _ in range(5)]
+    assert sorted(str(event.data) for event in seen if isinstance(event, Event)) == [
+        "a0",
+        "a1",
+        "b0",
+        "b1",
+        "b2",
+    ]
+    await merged.aclose()
+    assert sorted(closed) == ["a", "b"]
+
+
+async def test_a_failing_source_ends_the_merged_stream_with_its_error() -> None:
+    async def broken() -> AsyncIterator[Message]:
+        yield Event("first")
+        raise RuntimeError("source broke")
+
+    merged = merge(broken())
+    assert isinstance(await anext(merged), Event)
+    with pytest.raises(RuntimeError, match="source broke"):
+        await anext(merged)

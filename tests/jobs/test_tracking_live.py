@@ -23,7 +23,7 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 from httpx_sse import connect_sse
 
-from streams.jobs.models import Job, JobStatus
+from streams.jobs.models import ExportJob, Job, JobStatus
 from streams.jobs.tracking import start
 from tests.conftest import session_cookie
 from tests.support.export_worker import run_worker
@@ -101,21 +101,25 @@ def test_a_non_export_tasks_progress_steps_and_result_reach_sse_clients_live(
     }
     assert task_result(job).status == "SUCCESSFUL"
 
-    # The list stream: the list first, then the job's bar with its result.
+    # The list stream: each table's list first, then its jobs' bars, on one connection;
+    # an export is listed as one kind among the others.
+    export = ExportJob.objects.create(user=superuser, model_label="dashboard.order")
     with (
         httpx.Client(timeout=30, headers={"Cookie": cookie}) as client,
-        connect_sse(client, "GET", live.url("/streams/jobs/?kind=test.widgets")) as source,
+        connect_sse(client, "GET", live.url("/streams/jobs/")) as source,
     ):
-        events = []
+        events = {}
         for event in source.iter_sse():
             if event.data:
-                events.append(event)
-            if len(events) == 2:
+                events[event.event] = event.data
+            if len(events) == 4:
                 break
-    assert [event.event for event in events] == ["jobs", f"job-{job.pk}"]
-    assert f'sse-swap="job-{job.pk}"' in events[0].data
-    assert 'data-percent="100"' in events[1].data
-    assert "40 widgets counted" in events[1].data
+    assert set(events) == {"jobs", f"job-{job.pk}", "exports", f"export-{export.pk}"}
+    assert f'sse-swap="job-{job.pk}"' in events["jobs"]
+    assert 'data-percent="100"' in events[f"job-{job.pk}"]
+    assert "40 widgets counted" in events[f"job-{job.pk}"]
+    assert f'sse-swap="export-{export.pk}"' in events["exports"]
+    assert 'data-status="queued"' in events[f"export-{export.pk}"]
 
 
 def test_cancel_stops_the_task_within_a_second(root_client: Client, superuser: User) -> None:
