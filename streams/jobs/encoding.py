@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import orjson
 from django.template.loader import render_to_string
@@ -81,34 +81,51 @@ async def job_events(
             yield Event(html, event=f"{prefix}-{job.pk}", id=job.version())
 
 
-async def merge(*sources: AsyncIterator[Message]) -> AsyncGenerator[Message]:
-    """The messages of several producers, as each arrives, on one stream.
+async def merge[T](*sources: AsyncIterator[T]) -> AsyncGenerator[T]:
+    """The items of several producers, as each arrives, on one stream.
 
-    Each source is pumped by its own task into one small queue (a pump waits
-    while the consumer is slow: no unbounded buffer). A source that fails
-    ends the merged stream with its exception; closing the merged stream
-    cancels the pumps, whose generators then clean up (``finally``).
+    Demand-driven like ``streams.http.heartbeat``: each source is asked for
+    its next item only once the consumer took its previous one, so at most
+    one item per source waits here and a slow client's backlog stays in the
+    producers' own bounded queues (a log stream's "N skipped" still works).
+    A source that fails ends the merged stream with its exception; closing
+    the merged stream cancels the pumps, whose generators then clean up.
     """
-    queue: asyncio.Queue[tuple[Message | None, BaseException | None]] = asyncio.Queue(16)
+    ready: asyncio.Queue[tuple[int, T | None, BaseException | None, bool]] = asyncio.Queue()
+    demand = [asyncio.Event() for _ in sources]
 
-    async def pump(source: AsyncIterator[Message]) -> None:
+    async def pump(index: int, source: AsyncIterator[T]) -> None:
         try:
-            async for message in source:
-                await queue.put((message, None))
+            while True:
+                await demand[index].wait()
+                demand[index].clear()
+                ready.put_nowait((index, await anext(source), None, False))
+        except StopAsyncIteration:
+            ready.put_nowait((index, None, None, True))  # the others go on
         except asyncio.CancelledError:
             raise
         except BaseException as error:
-            await queue.put((None, error))
+            ready.put_nowait((index, None, error, False))
 
-    pumps = [asyncio.create_task(pump(source)) for source in sources]
+    pumps = [asyncio.create_task(pump(i, source)) for i, source in enumerate(sources)]
+    for wanted in demand:
+        wanted.set()
+    running = len(sources)
     try:
-        while True:
-            message, error = await queue.get()
+        while running:
+            index, item, error, exhausted = await ready.get()
             if error is not None:
                 raise error
-            assert message is not None
-            yield message
+            if exhausted:
+                running -= 1
+                continue
+            yield cast(T, item)
+            demand[index].set()
     finally:
         for task in pumps:
             task.cancel()
         await asyncio.gather(*pumps, return_exceptions=True)
+        for source in sources:
+            aclose = getattr(source, "aclose", None)
+            if aclose is not None:
+                await aclose()

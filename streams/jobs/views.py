@@ -8,6 +8,7 @@ watches only their own jobs (a superuser all); another user's job id is a
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponseBadRequest
@@ -17,16 +18,24 @@ from django.views.decorators.http import require_GET
 from streams.conf import heartbeat_seconds
 from streams.http.access import stream_staff_required
 from streams.http.responses import EventStreamResponse
+from streams.http.sse import Message
 from streams.jobs.encoding import (
     EXPORTS_AMONG_JOBS,
     TRACKED_DETAIL_TEMPLATES,
     TRACKED_TEMPLATES,
+    Format,
     job_events,
     merge,
 )
 from streams.jobs.forms import JobFilterForm, JobStreamForm, TrackedJobStreamForm
 from streams.jobs.hub import Scope
 from streams.jobs.models import EXPORT_JOBS, TRACKED_JOBS, ExportJob, Job
+from streams.jobs.notices import with_notices
+
+
+def page_stream(events: AsyncIterator[Message], fmt: Format, user: Any) -> AsyncIterator[Message]:
+    """A browser page's stream (HTML) also carries the user's job notices."""
+    return with_notices(events, user.pk) if fmt == "html" else events
 
 
 def bad_request(form: JobStreamForm | JobFilterForm) -> HttpResponseBadRequest:
@@ -42,7 +51,7 @@ async def jobs_stream(request: HttpRequest) -> HttpResponseBase:
     user: Any = await request.auser()
     scope = Scope(EXPORT_JOBS, user_id=None if user.is_superuser else user.pk)
     events = job_events(scope, form.fmt, listing=True)
-    return EventStreamResponse(events, heartbeat=heartbeat_seconds())
+    return EventStreamResponse(page_stream(events, form.fmt, user), heartbeat=heartbeat_seconds())
 
 
 @require_GET
@@ -55,7 +64,7 @@ async def job_stream(request: HttpRequest, pk: int) -> HttpResponseBase:
     if not await ExportJob.objects.visible_to(user).filter(pk=pk).aexists():
         raise Http404("No such export job.")
     events = job_events(Scope(EXPORT_JOBS, job_id=pk), form.fmt)
-    return EventStreamResponse(events, heartbeat=heartbeat_seconds())
+    return EventStreamResponse(page_stream(events, form.fmt, user), heartbeat=heartbeat_seconds())
 
 
 # /streams/jobs/: tracked jobs of every kind (streams.Job)
@@ -88,7 +97,8 @@ async def tracked_jobs_stream(request: HttpRequest) -> HttpResponseBase:
                 list_event="exports",
             )
         )
-    return EventStreamResponse(merge(*sources), heartbeat=heartbeat_seconds())
+    events = page_stream(merge(*sources), form.fmt, user)
+    return EventStreamResponse(events, heartbeat=heartbeat_seconds())
 
 
 @require_GET
@@ -102,4 +112,4 @@ async def tracked_job_stream(request: HttpRequest, pk: int) -> HttpResponseBase:
         raise Http404("No such job.")
     scope = Scope(TRACKED_JOBS, job_id=pk)
     events = job_events(scope, form.fmt, templates=TRACKED_DETAIL_TEMPLATES)
-    return EventStreamResponse(events, heartbeat=heartbeat_seconds())
+    return EventStreamResponse(page_stream(events, form.fmt, user), heartbeat=heartbeat_seconds())

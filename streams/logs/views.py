@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET
 from streams.conf import heartbeat_seconds, log_sources
 from streams.http.access import stream_staff_required
 from streams.http.responses import EventStreamResponse, TextStreamResponse
+from streams.jobs.notices import with_notices
 from streams.logs.encoding import Format, sse_events, text_chunks
 from streams.logs.follow import LogEvent, follow_log
 from streams.logs.forms import LogStreamForm
@@ -59,7 +60,10 @@ async def log_stream(request: HttpRequest, name: str) -> HttpResponseBase:
     if isinstance(followed, HttpResponseBase):
         return followed
     events, fmt = followed
-    return EventStreamResponse(sse_events(events, fmt), heartbeat=None)
+    messages = sse_events(events, fmt)
+    if fmt == "html":  # a browser page: the user's job notices ride along (no id: resume intact)
+        messages = with_notices(messages, (await request.auser()).pk)
+    return EventStreamResponse(messages, heartbeat=None)
 
 
 @require_GET
@@ -84,4 +88,5 @@ def page_url(name: str) -> str:
 async def overview_stream(request: HttpRequest) -> HttpResponseBase:
     sources = log_sources()
     urls = {name: page_url(name) for name in sources}
-    return EventStreamResponse(overview_events(sources, urls), heartbeat=heartbeat_seconds())
+    messages = with_notices(overview_events(sources, urls), (await request.auser()).pk)
+    return EventStreamResponse(messages, heartbeat=heartbeat_seconds())

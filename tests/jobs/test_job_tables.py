@@ -77,3 +77,21 @@ async def test_a_failing_source_ends_the_merged_stream_with_its_error() -> None:
     assert isinstance(await anext(merged), Event)
     with pytest.raises(RuntimeError, match="source broke"):
         await anext(merged)
+
+
+async def test_merge_ends_when_every_source_has_ended_and_reads_nothing_ahead() -> None:
+    asked: list[str] = []
+
+    async def source(name: str, count: int) -> AsyncIterator[Message]:
+        for index in range(count):
+            asked.append(f"{name}{index}")
+            yield Event(f"{name}{index}")
+
+    merged = merge(source("a", 3), source("b", 1))
+    first = await anext(merged)
+    assert isinstance(first, Event)
+    # One item asked of each source, however fast they are: nothing read ahead.
+    assert len(asked) <= 2
+    rest = [event async for event in merged]
+    assert len(rest) == 3
+    assert sorted(asked) == ["a0", "a1", "a2", "b0"]

@@ -214,3 +214,47 @@ def test_every_worker_prunes_old_jobs_on_a_timer(transactional_db: None) -> None
     with run_worker(env):
         wait_until(lambda: not Job.objects.filter(pk=old.pk).exists(), timeout=15)
     assert Job.objects.filter(pk=recent.pk).exists()
+
+
+def test_a_job_that_ends_sends_a_notice_over_another_pages_own_stream(
+    live_server_factory: Any, superuser: User, tmp_path: Any
+) -> None:
+    log = tmp_path / "app.log"
+    log.write_text("INFO started\n")
+    live = live_server_factory(env={"STREAMBOARD_LOGS": f"app={log}"})
+    ended_before = Job.objects.create(
+        kind="test.widgets",
+        task_path=count_widgets.module_path,
+        user=superuser,
+        status=JobStatus.SUCCEEDED,
+        finished_at=timezone.now() - timedelta(seconds=30),
+    )
+    notices: list[Any] = []
+    with (
+        httpx.Client(timeout=30, headers={"Cookie": session_cookie(superuser)}) as client,
+        connect_sse(client, "GET", live.url("/streams/overview/")) as source,
+    ):
+        assert source.response.status_code == 200
+        events = source.iter_sse()
+        page_id = next(event for event in events if event.event == "source-app").id
+        ids_at_notices = []
+        succeeding = start(count_widgets, 3, 0, user=superuser)
+        failing = start(count_widgets, 3, 0, fail_at=1, user=superuser)
+        with run_worker(FAST_PROGRESS):
+            for event in events:
+                if event.event == "notice":
+                    notices.append(event)
+                    ids_at_notices.append((page_id, event.id))
+                elif event.data:
+                    page_id = event.id
+                if len(notices) == 2:
+                    break
+    by_job = {
+        job.pk: next(n.data for n in notices if f'href="/jobs/{job.pk}/"' in n.data)
+        for job in (succeeding, failing)
+    }
+    assert "finished" in by_job[succeeding.pk]
+    assert "failed" in by_job[failing.pk]
+    # A notice has no id of its own: the page's last event id (its resume cursor) stays.
+    assert all(before == after for before, after in ids_at_notices), ids_at_notices
+    assert all(f'href="/jobs/{ended_before.pk}/"' not in notice.data for notice in notices)
