@@ -161,6 +161,7 @@ STREAMBOARD_JOB_REAP_SECONDS = env_float(
 )
 STREAMBOARD_JOB_RETENTION_DAYS = env_float("STREAMBOARD_JOB_RETENTION_DAYS", 7.0, minimum=0.0)
 STREAMBOARD_JOB_PRUNE_SECONDS = env_float("STREAMBOARD_JOB_PRUNE_SECONDS", 3600.0, minimum=1.0)
+STREAMBOARD_JOB_CHUNK_DELAY = env_float("STREAMBOARD_JOB_CHUNK_DELAY", 0.0, minimum=0.0)
 # What may be exported, per model: an allow-list of fields (never secrets; the
 # system check streams.E001 refuses password/token/key-like names). A model
 # that is not listed here is not exportable at all.

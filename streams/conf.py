@@ -77,3 +77,8 @@ def job_retention_days() -> float:
 def job_prune_seconds() -> float:
     """How often every worker prunes finished jobs past the retention."""
     return float(getattr(settings, "STREAMBOARD_JOB_PRUNE_SECONDS", 3600.0))
+
+
+def job_chunk_delay() -> float:
+    """A pause after each chunk of the demo's tracked tasks (0: none); lets a demo or test watch."""
+    return float(getattr(settings, "STREAMBOARD_JOB_CHUNK_DELAY", 0.0))
