@@ -22,9 +22,9 @@ from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
 from dashboard.tasks import recompute_customer_summary
-from streams.jobs.forms import EXPORT_KIND, JobFilterForm
+from streams.jobs.forms import JobFilterForm
 from streams.jobs.liveness import reap_all
-from streams.jobs.models import ExportJob, Job, JobStatus
+from streams.jobs.models import TABLES, Job, JobStatus
 from streams.jobs.tracking import cancel, retry, start
 
 LIST_LIMIT = 100
@@ -45,15 +45,20 @@ def job_list(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return HttpResponseBadRequest(form.error_text(), content_type="text/plain; charset=utf-8")
     reap_all()
-    visible = Job.objects.visible_to(request.user)
-    exports = ExportJob.objects.visible_to(request.user)
-    kinds = set(visible.values_list("kind", flat=True).distinct())
-    if exports.exists():
-        kinds.add(EXPORT_KIND)
+    kinds: set[str] = set()
+    sections = []
+    for table in TABLES:
+        visible = table.visible_to(request.user)
+        if table.kind is None:
+            kinds.update(visible.values_list("kind", flat=True).distinct())
+        elif visible.exists():
+            kinds.add(table.kind)
+        if form.shows(table):
+            jobs = form.apply(table, visible).select_related("user")[:LIST_LIMIT]
+            sections.append({"table": table, "jobs": jobs})
     context: dict[str, Any] = {
         "form": form,
-        "jobs": form.apply(visible).select_related("user")[:LIST_LIMIT],
-        "exports": form.apply_exports(exports).select_related("user")[:LIST_LIMIT],
+        "sections": sections,
         "kinds": sorted(kinds),
         "statuses": JobStatus.choices,
         "query": request.GET.urlencode(),

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 import orjson
@@ -18,28 +17,13 @@ from django.template.loader import render_to_string
 
 from streams.http.sse import Event, Message
 from streams.jobs.hub import Scope, subscribe
+from streams.jobs.tables import Templates
 
 Format = Literal["html", "json"]
 FORMATS: tuple[Format, ...] = ("html", "json")
 
 
-@dataclass(frozen=True)
-class Templates:
-    """The fragments one kind of job page swaps: one job's bar, and the whole list."""
-
-    job: str
-    job_list: str
-
-
-EXPORT_TEMPLATES = Templates(job="streams/_job.html", job_list="streams/_job_list.html")
-TRACKED = "streams/tracked_jobs.html"
-TRACKED_TEMPLATES = Templates(job=f"{TRACKED}#job", job_list=f"{TRACKED}#job-list")
-TRACKED_DETAIL_TEMPLATES = Templates(job=f"{TRACKED}#job-detail", job_list=f"{TRACKED}#job-list")
-# Exports listed among the tracked jobs on /jobs/: their own bar, their own list.
-EXPORTS_AMONG_JOBS = Templates(job=EXPORT_TEMPLATES.job, job_list=f"{TRACKED}#export-list")
-
-
-def render_job(job: Any, fmt: Format, templates: Templates = EXPORT_TEMPLATES) -> str:
+def render_job(job: Any, fmt: Format, templates: Templates) -> str:
     if fmt == "json":
         return orjson.dumps(job.state()).decode()
     return render_to_string(templates.job, {"job": job}).strip()
@@ -49,8 +33,8 @@ async def job_events(
     scope: Scope,
     fmt: Format,
     *,
+    templates: Templates,
     listing: bool = False,
-    templates: Templates = EXPORT_TEMPLATES,
     keep: Callable[[Any], bool] | None = None,
     prefix: str = "job",
     list_event: str = "jobs",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, cast
 
 from django import forms
@@ -9,7 +10,8 @@ from django.db import models
 from django.http import HttpRequest
 
 from streams.jobs.encoding import FORMATS, Format
-from streams.jobs.models import ExportJob, Job, JobStatus
+from streams.jobs.models import TABLES, JobStatus
+from streams.jobs.tables import JobTable
 
 
 class JobStreamForm(forms.Form):
@@ -32,14 +34,12 @@ class JobStreamForm(forms.Form):
         return cast(Format, self.cleaned_data.get("format") or "html")
 
 
-EXPORT_KIND = "export"
-
-
 class JobFilterForm(forms.Form):
     """``/jobs/``'s filter: a kind and a status (both optional).
 
-    Exports are the kind ``export`` (their own table, ``ExportJob``); every
-    other kind is a ``Job``'s.
+    A table of one kind (exports: ``export``) is shown when no kind or its
+    kind is asked for; a table whose rows name their kind (``Job``) is
+    filtered by it.
     """
 
     kind = forms.CharField(required=False, max_length=100)
@@ -49,32 +49,26 @@ class JobFilterForm(forms.Form):
         lines = [f"{name}: {error}" for name, errors in self.errors.items() for error in errors]
         return "\n".join(lines) + "\n"
 
-    def keep(self, job: Any) -> bool:
-        """Whether ``job`` passes the filter."""
+    def shows(self, table: JobTable) -> bool:
+        kind = self.cleaned_data.get("kind")
+        if table.kind is not None:
+            return not kind or kind == table.kind
+        return kind not in {other.kind for other in TABLES if other.kind is not None}
+
+    def keeper(self, table: JobTable) -> Callable[[Any], bool]:
+        """Whether a job of ``table`` passes the filter (for a stream)."""
         kind, status = self.cleaned_data.get("kind"), self.cleaned_data.get("status")
-        return (not kind or job.kind == kind) and (not status or job.status == status)
+        by_kind = bool(kind) and table.kind is None
 
-    def shows_tracked(self) -> bool:
-        return self.cleaned_data.get("kind") != EXPORT_KIND
+        def keep(job: Any) -> bool:
+            return (not by_kind or job.kind == kind) and (not status or job.status == status)
 
-    def shows_exports(self) -> bool:
-        return self.cleaned_data.get("kind") in ("", None, EXPORT_KIND)
+        return keep
 
-    def keep_export(self, job: Any) -> bool:
-        status = self.cleaned_data.get("status")
-        return not status or job.status == status
-
-    def apply_exports(self, jobs: models.QuerySet[ExportJob]) -> models.QuerySet[ExportJob]:
-        if not self.shows_exports():
+    def apply(self, table: JobTable, jobs: models.QuerySet[Any]) -> models.QuerySet[Any]:
+        if not self.shows(table):
             return jobs.none()
-        if status := self.cleaned_data.get("status"):
-            jobs = jobs.filter(status=status)
-        return jobs
-
-    def apply(self, jobs: models.QuerySet[Job]) -> models.QuerySet[Job]:
-        if not self.shows_tracked():
-            return jobs.none()
-        if kind := self.cleaned_data.get("kind"):
+        if (kind := self.cleaned_data.get("kind")) and table.kind is None:
             jobs = jobs.filter(kind=kind)
         if status := self.cleaned_data.get("status"):
             jobs = jobs.filter(status=status)

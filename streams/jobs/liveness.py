@@ -6,7 +6,7 @@
   backend's own record of its task (django-tasks-db's ``DBTaskResult``,
   left ``RUNNING`` by the dead worker) is failed too, so both agree.
 * **Pruning**: finished jobs older than ``STREAMBOARD_JOB_RETENTION_DAYS``
-  are deleted (an export's file goes with its row, ``remove_job_files``).
+  are deleted (a row's files go with it: its model's ``post_delete`` receivers).
 * **The timer** (``LivenessTimer``): a daemon thread every worker runs
   (``manage.py db_worker`` is Streamboard's subclass of django-tasks-db's):
   it reaps every ``STREAMBOARD_JOB_REAP_SECONDS`` and prunes every
@@ -28,11 +28,10 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from streams import conf
-from streams.jobs.models import EXPORT_JOBS, TRACKED_JOBS, JobStatus
+from streams.jobs.models import TABLES, JobStatus
 from streams.jobs.tables import JobTable
 
 logger = logging.getLogger(__name__)
-TABLES: tuple[JobTable, ...] = (TRACKED_JOBS, EXPORT_JOBS)
 FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 

@@ -37,7 +37,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from streams import conf
-from streams.jobs.tables import JobTable
+from streams.jobs.tables import JobTable, Templates
 
 
 class ExportJobQuerySet(models.QuerySet["ExportJob"]):
@@ -229,6 +229,12 @@ EXPORT_JOBS = JobTable(
     ),
     times=("created_at", "started_at", "finished_at", "heartbeat_at"),
     reap=reap_stale_jobs,
+    templates=Templates(job="streams/_job.html", job_list="streams/_job_list.html"),
+    listed=Templates(job="streams/_job.html", job_list="streams/tracked_jobs.html#export-list"),
+    page_url_name="export-job",
+    label_field="model_label",
+    kind="export",
+    title="Exports",
 )
 
 
@@ -391,6 +397,8 @@ def reap_stale_tracked_jobs(now: Any = None) -> list[int]:
     return reaped
 
 
+TRACKED = "streams/tracked_jobs.html"
+TRACKED_TEMPLATES = Templates(job=f"{TRACKED}#job", job_list=f"{TRACKED}#job-list")
 TRACKED_JOBS = JobTable(
     model=Job,
     group="tracked",
@@ -412,4 +420,12 @@ TRACKED_JOBS = JobTable(
     ),
     times=("created_at", "started_at", "finished_at", "heartbeat_at"),
     reap=reap_stale_tracked_jobs,
+    templates=TRACKED_TEMPLATES,
+    listed=TRACKED_TEMPLATES,
+    page_url_name="job",
+    label_field="kind",
 )
+# A job's own page also lists its steps.
+TRACKED_DETAIL_TEMPLATES = Templates(job=f"{TRACKED}#job-detail", job_list=f"{TRACKED}#job-list")
+# Every table of tracked jobs: what reaping, pruning, /jobs/ and the notices go through.
+TABLES: tuple[JobTable, ...] = (TRACKED_JOBS, EXPORT_JOBS)

@@ -1,7 +1,7 @@
 """A small notice on every open page when one of the user's jobs finishes or fails.
 
 ``with_notices(messages, user_id)`` merges a page's own stream with a
-``notice`` event per job of that user (a ``Job`` of any kind, or an export)
+``notice`` event per job of that user (in any ``JobTable``: every kind)
 that ends ``succeeded`` or ``failed`` after the connection opened: the page
 keeps its one SSE connection, and ``static/streamboard/notices.js`` (loaded
 by ``base.html``) shows the notice whatever the page. The jobs come from the
@@ -17,7 +17,6 @@ stream they asked for.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 from django.template.loader import render_to_string
@@ -25,39 +24,26 @@ from django.urls import reverse
 from django.utils import timezone
 
 from streams.http.sse import Event, Message
-from streams.jobs.encoding import TRACKED, merge
+from streams.jobs.encoding import merge
 from streams.jobs.hub import Scope, subscribe
-from streams.jobs.models import EXPORT_JOBS, TRACKED_JOBS, JobStatus
+from streams.jobs.models import TABLES, TRACKED, JobStatus
 from streams.jobs.tables import JobTable
 
 NOTIFIED = (JobStatus.SUCCEEDED, JobStatus.FAILED)
 
 
-@dataclass(frozen=True)
-class Noticed:
-    """How one table's jobs are named and linked in a notice."""
-
-    table: JobTable
-    url_name: str
-    label_field: str
-
-
-NOTICED = (Noticed(TRACKED_JOBS, "job", "kind"), Noticed(EXPORT_JOBS, "export-job", "model_label"))
-
-
-def render_notice(noticed: Noticed, job: Any) -> str:
+def render_notice(table: JobTable, job: Any) -> str:
     context = {
         "job": job,
-        "label": getattr(job, noticed.label_field),
-        "url": reverse(noticed.url_name, args=[job.pk]),
-        "export": noticed.table is EXPORT_JOBS,
+        "label": getattr(job, table.label_field),
+        "url": reverse(table.page_url_name, args=[job.pk]),
     }
     return render_to_string(f"{TRACKED}#notice", context).strip()
 
 
-async def _table_notices(noticed: Noticed, user_id: int, since: Any) -> AsyncIterator[Message]:
+async def _table_notices(table: JobTable, user_id: int, since: Any) -> AsyncIterator[Message]:
     seen: dict[Any, str] = {}
-    async for batch in subscribe(Scope(noticed.table, user_id=user_id)):
+    async for batch in subscribe(Scope(table, user_id=user_id)):
         for job in batch:
             before = seen.get(job.pk)
             seen[job.pk] = job.status
@@ -66,13 +52,13 @@ async def _table_notices(noticed: Noticed, user_id: int, since: Any) -> AsyncIte
             # A job that ended before the page opened is old news.
             if before is None and (job.finished_at is None or job.finished_at < since):
                 continue
-            yield Event(render_notice(noticed, job), event="notice")
+            yield Event(render_notice(table, job), event="notice")
 
 
 def job_notices(user_id: int) -> AsyncIterator[Message]:
     """``notice`` events for ``user_id``'s jobs that end from now on."""
     since = timezone.now()
-    return merge(*(_table_notices(noticed, user_id, since) for noticed in NOTICED))
+    return merge(*(_table_notices(table, user_id, since) for table in TABLES))
 
 
 def with_notices(messages: AsyncIterator[Message], user_id: int | None) -> AsyncIterator[Message]:

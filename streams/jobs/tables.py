@@ -33,17 +33,46 @@ class TrackedRow(Protocol):
 
 
 @dataclass(frozen=True)
+class Templates:
+    """The fragments a job page swaps: one job's bar, and the whole list."""
+
+    job: str
+    job_list: str
+
+
+@dataclass(frozen=True)
 class JobTable:
-    """One model of tracked job, as the progress machinery needs to know it."""
+    """One model of tracked job, as the progress machinery and the pages need to know it."""
 
     model: type[models.Model]
     group: str  # channel-layer groups: <group>-job-<id>, <group>-user-<id>, <group>-jobs
     fields: tuple[str, ...]  # carried by a progress message (must include id, user_id, status)
     times: tuple[str, ...]  # datetime fields carried as ISO text
     reap: Callable[[], list[int]]  # fails running rows whose worker stopped beating
+    templates: Templates  # on its own pages
+    listed: Templates  # among every kind on /jobs/
+    page_url_name: str  # a job's page: reverse(page_url_name, args=[pk])
+    label_field: str  # what names a job in a notice
+    kind: str | None = None  # a table of one kind names it; otherwise each row has .kind
+    title: str = ""  # its section's heading on /jobs/
+
+    @property
+    def prefix(self) -> str:
+        """Event names on /jobs/: ``<prefix>-<id>`` per job, ``<prefix>s`` for the list."""
+        return self.kind or "job"
+
+    @property
+    def list_event(self) -> str:
+        return f"{self.prefix}s"
 
     def rows(self) -> models.QuerySet[Any]:
         return self.model._default_manager.all()
+
+    def visible_to(self, user: Any) -> models.QuerySet[Any]:
+        """A user sees only their own jobs; a superuser sees all."""
+        if getattr(user, "is_superuser", False):
+            return self.rows()
+        return self.rows().filter(user_id=getattr(user, "pk", None))
 
     def job_group(self, job_id: int) -> str:
         return f"{self.group}-job-{job_id}"

@@ -1,9 +1,12 @@
-"""Job progress streams: ``/streams/exports/[<id>/]`` and ``/streams/jobs/[<id>/]``.
+"""Tracked job streams: ``/streams/jobs/`` (every kind, every table) and ``/streams/jobs/<id>/``.
 
 One SSE connection per page; events are encoded by ``streams.jobs.encoding``
-and come from ``streams.jobs.hub`` (one hub per scope per process). A user
-watches only their own jobs (a superuser all); another user's job id is a
-404 and a bad ``format`` a 400, both decided before the stream starts.
+and come from ``streams.jobs.hub``. The list merges every ``JobTable``'s jobs
+(``Job`` of every kind, and exports) on the one connection, each table's
+events named by its prefix. A user watches only their own jobs (a superuser
+all); another user's job id is a 404, a bad ``format``/``kind``/``status`` a
+400, both decided before the stream starts. HTML streams also carry the
+user's job notices (``streams.jobs.notices``).
 """
 
 from __future__ import annotations
@@ -19,17 +22,10 @@ from streams.conf import heartbeat_seconds
 from streams.http.access import stream_staff_required
 from streams.http.responses import EventStreamResponse
 from streams.http.sse import Message
-from streams.jobs.encoding import (
-    EXPORTS_AMONG_JOBS,
-    TRACKED_DETAIL_TEMPLATES,
-    TRACKED_TEMPLATES,
-    Format,
-    job_events,
-    merge,
-)
+from streams.jobs.encoding import Format, job_events, merge
 from streams.jobs.forms import JobFilterForm, JobStreamForm, TrackedJobStreamForm
 from streams.jobs.hub import Scope
-from streams.jobs.models import EXPORT_JOBS, TRACKED_JOBS, ExportJob, Job
+from streams.jobs.models import TABLES, TRACKED_DETAIL_TEMPLATES, TRACKED_JOBS, Job
 from streams.jobs.notices import with_notices
 
 
@@ -44,59 +40,25 @@ def bad_request(form: JobStreamForm | JobFilterForm) -> HttpResponseBadRequest:
 
 @require_GET
 @stream_staff_required
-async def jobs_stream(request: HttpRequest) -> HttpResponseBase:
-    form = JobStreamForm.from_request(request)
-    if not form.is_valid():
-        return bad_request(form)
-    user: Any = await request.auser()
-    scope = Scope(EXPORT_JOBS, user_id=None if user.is_superuser else user.pk)
-    events = job_events(scope, form.fmt, listing=True)
-    return EventStreamResponse(page_stream(events, form.fmt, user), heartbeat=heartbeat_seconds())
-
-
-@require_GET
-@stream_staff_required
-async def job_stream(request: HttpRequest, pk: int) -> HttpResponseBase:
-    form = JobStreamForm.from_request(request)
-    if not form.is_valid():
-        return bad_request(form)
-    user = await request.auser()
-    if not await ExportJob.objects.visible_to(user).filter(pk=pk).aexists():
-        raise Http404("No such export job.")
-    events = job_events(Scope(EXPORT_JOBS, job_id=pk), form.fmt)
-    return EventStreamResponse(page_stream(events, form.fmt, user), heartbeat=heartbeat_seconds())
-
-
-# /streams/jobs/: tracked jobs of every kind (streams.Job)
-
-
-@require_GET
-@stream_staff_required
 async def tracked_jobs_stream(request: HttpRequest) -> HttpResponseBase:
     form = TrackedJobStreamForm(request.GET)
     if not form.is_valid():
         return bad_request(form)
     user: Any = await request.auser()
     user_id = None if user.is_superuser else user.pk
-    sources = []
-    if form.shows_tracked():
-        scope = Scope(TRACKED_JOBS, user_id=user_id)
-        sources.append(
-            job_events(scope, form.fmt, listing=True, templates=TRACKED_TEMPLATES, keep=form.keep)
+    sources = [
+        job_events(
+            Scope(table, user_id=user_id),
+            form.fmt,
+            templates=table.listed,
+            listing=True,
+            keep=form.keeper(table),
+            prefix=table.prefix,
+            list_event=table.list_event,
         )
-    if form.shows_exports():
-        # Exports are one kind among the others: their own bars, on the same connection.
-        sources.append(
-            job_events(
-                Scope(EXPORT_JOBS, user_id=user_id),
-                form.fmt,
-                listing=True,
-                templates=EXPORTS_AMONG_JOBS,
-                keep=form.keep_export,
-                prefix="export",
-                list_event="exports",
-            )
-        )
+        for table in TABLES
+        if form.shows(table)
+    ]
     events = page_stream(merge(*sources), form.fmt, user)
     return EventStreamResponse(events, heartbeat=heartbeat_seconds())
 
