@@ -9,7 +9,10 @@
   are deleted (a row's files go with it: its model's ``post_delete`` receivers).
 * **The timer** (``LivenessTimer``): a daemon thread every worker runs
   (``manage.py db_worker`` is Streamboard's subclass of django-tasks-db's):
-  it reaps every ``STREAMBOARD_JOB_REAP_SECONDS`` and prunes every
+  every ``STREAMBOARD_JOB_REAP_SECONDS`` it refreshes the heartbeat of the
+  tracked jobs running in its own process (``running_here``: a long step
+  without a progress call is not mistaken for a dead worker, and the beat
+  dies with the process), then reaps; it prunes every
   ``STREAMBOARD_JOB_PRUNE_SECONDS``, closing its database connection after
   each round. Pages and streams still reap when they load; the timer makes
   sure a dead worker's job is failed even when no page is open.
@@ -28,11 +31,46 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from streams import conf
-from streams.jobs.models import TABLES, JobStatus
+from streams.jobs.models import TABLES, TRACKED_JOBS, JobStatus
 from streams.jobs.tables import JobTable
 
 logger = logging.getLogger(__name__)
 FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class RunningHere:
+    """The tracked jobs running in this process (the worker's main thread adds and removes)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.ids: set[int] = set()
+
+    def add(self, job_id: int) -> None:
+        with self.lock:
+            self.ids.add(job_id)
+
+    def discard(self, job_id: int) -> None:
+        with self.lock:
+            self.ids.discard(job_id)
+
+    def snapshot(self) -> list[int]:
+        with self.lock:
+            return sorted(self.ids)
+
+
+running_here = RunningHere()
+
+
+def beat_running_here() -> int:
+    """Refresh the heartbeat of this process's running tracked jobs (guarded)."""
+    ids = running_here.snapshot()
+    if not ids:
+        return 0
+    return (
+        TRACKED_JOBS.rows()
+        .filter(pk__in=ids, status=JobStatus.RUNNING)
+        .update(heartbeat_at=timezone.now())
+    )
 
 
 def reap_all() -> dict[str, list[int]]:
@@ -102,6 +140,7 @@ class LivenessTimer:
         while not self.stopped.wait(reap_every):
             try:
                 close_old_connections()
+                beat_running_here()
                 reap_all()
                 if time.monotonic() >= next_prune:
                     next_prune = time.monotonic() + prune_every

@@ -34,6 +34,8 @@ new job linked to the old one (``retry_of``).
 a guarded ``UPDATE ... WHERE status='running'`` (a cancel always wins), and
 publishes the state like exports do; a call that does not save costs a clock
 read and a subtraction (``bench/progress_cost.py``: ~0.1-0.2 µs per call).
+While the function runs, the worker's liveness timer keeps the job's
+heartbeat fresh, so a long step without progress calls is not reaped.
 Cancel is cooperative: ``advance``/``step`` raise ``JobStopped`` at their
 next save once the job was cancelled; ``cancelled`` asks without raising and
 ``check()`` raises, for a task that wants to clean up first.
@@ -54,6 +56,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from streams import conf
+from streams.jobs.liveness import running_here
 from streams.jobs.models import TRACKED_JOBS, Job, JobStatus
 from streams.jobs.progress import JobStopped, ProgressReporter, publish
 from streams.jobs.worker import WorkerStopping, finish, requeue, stop_on_shutdown_signal
@@ -209,6 +212,7 @@ def _run(
     if not claimed:
         return str(job.status)  # cancelled while queued, or another worker has it
     publish(TRACKED_JOBS, job)
+    running_here.add(job.pk)  # the worker's liveness timer beats for it meanwhile
     try:
         with stop_on_shutdown_signal() as stopping:
             progress = Progress(job, stopping)
@@ -243,6 +247,8 @@ def _run(
             result_summary=summary[:SUMMARY_LENGTH],
             **{name: getattr(job, name) for name in SAVED_FIELDS},
         )
+    finally:
+        running_here.discard(job.pk)
     status = Job.objects.filter(pk=job_id).values_list("status", flat=True).first()
     return str(status or "deleted")
 

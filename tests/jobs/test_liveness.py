@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from streams.jobs.liveness import prune, reap_all
+from streams.jobs.liveness import beat_running_here, prune, reap_all, running_here
 from streams.jobs.models import ExportJob, Job, JobStatus
 from tests.support.tracked_tasks import count_widgets
 
@@ -96,3 +96,27 @@ def test_the_prune_command_takes_a_retention_of_its_own() -> None:
     call_command("prune_jobs", "--days", "1", stdout=out)
     assert "tracked: 1 pruned" in out.getvalue()
     assert list(Job.objects.values_list("pk", flat=True)) == [kept.pk]
+
+
+@pytest.mark.django_db
+def test_the_timer_beats_for_jobs_running_in_its_own_process_only(settings: Any) -> None:
+    settings.STREAMBOARD_EXPORT_STALE_SECONDS = 5
+    old = timezone.now() - timedelta(seconds=30)
+
+    def running() -> Job:
+        return Job.objects.create(
+            kind="test.widgets",
+            task_path=count_widgets.module_path,
+            status=JobStatus.RUNNING,
+            heartbeat_at=old,
+        )
+
+    here, elsewhere = running(), running()
+    running_here.add(here.pk)
+    try:
+        assert beat_running_here() == 1
+    finally:
+        running_here.discard(here.pk)
+    assert reap_all() == {"tracked": [elsewhere.pk]}
+    assert Job.objects.get(pk=here.pk).status == JobStatus.RUNNING
+    assert beat_running_here() == 0  # nothing registered any more

@@ -180,6 +180,18 @@ def test_a_killed_workers_job_is_failed_by_another_workers_timer_with_nobody_wat
     assert task_result(job).status == "FAILED"
 
 
+def test_a_long_step_without_progress_calls_is_not_mistaken_for_a_dead_worker(
+    transactional_db: None, superuser: User
+) -> None:
+    # One widget taking 3 s with no progress call in between, a 1 s stale threshold:
+    # only the worker's own timer beating for it keeps the reapers away.
+    job = start(count_widgets, 1, 3.0, user=superuser)
+    liveness = {"STREAMBOARD_EXPORT_STALE_SECONDS": "1", "STREAMBOARD_JOB_REAP_SECONDS": "0.2"}
+    with run_worker({**FAST_PROGRESS, **liveness}), run_worker(liveness):
+        wait_until(lambda: task_finished(job), timeout=30)
+    assert state(job).status == JobStatus.SUCCEEDED
+
+
 def test_a_worker_stopped_with_sigterm_requeues_its_job_for_the_next_worker(
     transactional_db: None, superuser: User
 ) -> None:
