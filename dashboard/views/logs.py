@@ -23,6 +23,7 @@ from django.views.decorators.http import require_safe
 
 from streams.conf import log_sources
 from streams.http.ranges import ranged_file_response
+from streams.jobs.overview import overview_sections
 from streams.logs.forms import MAX_QUERY
 from streams.logs.lines import LEVELS
 
@@ -64,7 +65,11 @@ def overview(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "dashboard/overview.html",
-        {"sources": sources, "stream_url": reverse("overview-stream")},
+        {
+            "sources": sources,
+            "stream_url": reverse("overview-stream"),
+            "job_sections": overview_sections(request.user),
+        },
     )
 
 

@@ -38,6 +38,7 @@ async def job_events(
     keep: Callable[[Any], bool] | None = None,
     prefix: str = "job",
     list_event: str = "jobs",
+    limit: int | None = None,
 ) -> AsyncIterator[Message]:
     """``job-<id>`` events; with ``listing``, also ``jobs`` when a job appears.
 
@@ -46,7 +47,8 @@ async def job_events(
     ``jobs`` swap, each entry wired to its own ``job-<id>`` event) before the
     per-job events. ``keep`` narrows the scope's jobs (a list page's filter);
     ``prefix`` and ``list_event`` rename the events, so two tables' jobs can
-    share one connection (``merge``) without their ids colliding.
+    share one connection (``merge``) without their ids colliding; ``limit``
+    caps the list (the newest jobs).
     """
     latest: dict[Any, Any] = {}
     async for batch in subscribe(scope):
@@ -57,7 +59,7 @@ async def job_events(
         new = any(job.pk not in latest for job in jobs)
         latest.update((job.pk, job) for job in jobs)
         if listing and new and fmt == "html":
-            ordered = sorted(latest.values(), key=lambda job: job.pk, reverse=True)
+            ordered = sorted(latest.values(), key=lambda job: job.pk, reverse=True)[:limit]
             html = render_to_string(templates.job_list, {"jobs": ordered}).strip()
             yield Event(html, event=list_event, id=f"{list_event}.{len(ordered)}.{ordered[0].pk}")
         for job in jobs:

@@ -20,7 +20,9 @@ from django.views.decorators.http import require_GET
 from streams.conf import heartbeat_seconds, log_sources
 from streams.http.access import stream_staff_required
 from streams.http.responses import EventStreamResponse, TextStreamResponse
+from streams.jobs.encoding import merge
 from streams.jobs.notices import with_notices
+from streams.jobs.overview import overview_job_events
 from streams.logs.encoding import Format, sse_events, text_chunks
 from streams.logs.follow import LogEvent, follow_log
 from streams.logs.forms import LogStreamForm
@@ -88,5 +90,8 @@ def page_url(name: str) -> str:
 async def overview_stream(request: HttpRequest) -> HttpResponseBase:
     sources = log_sources()
     urls = {name: page_url(name) for name in sources}
-    messages = with_notices(overview_events(sources, urls), (await request.auser()).pk)
+    user = await request.auser()
+    # The page's job panel (running jobs, recent failures) and notices ride along.
+    cards = merge(overview_events(sources, urls), overview_job_events(user))
+    messages = with_notices(cards, user.pk)
     return EventStreamResponse(messages, heartbeat=heartbeat_seconds())

@@ -203,3 +203,26 @@ def test_exports_are_listed_as_a_kind_among_the_others(
     assert f'id="export-{export.pk}"' not in only_widgets
     finished = root_client.get("/jobs/?status=succeeded").content.decode()
     assert f'id="export-{export.pk}"' not in finished
+
+
+@pytest.mark.django_db
+def test_the_overview_shows_running_jobs_and_the_last_days_failures(
+    superuser: User, root_client: Client
+) -> None:
+    now = timezone.now()
+    running = make_job(superuser, status=JobStatus.RUNNING)
+    failed = make_job(superuser, status=JobStatus.FAILED, finished_at=now, error="boom")
+    old_failure = make_job(superuser, status=JobStatus.FAILED, finished_at=now - timedelta(days=2))
+    succeeded = make_job(superuser, status=JobStatus.SUCCEEDED, finished_at=now)
+    export = ExportJob.objects.create(
+        user=superuser, model_label="dashboard.order", status=ExportJob.Status.RUNNING
+    )
+    page = root_client.get("/").content.decode()
+    assert f'id="job-{running.pk}"' in page
+    assert f'id="job-{failed.pk}"' in page
+    assert "Failed: boom" in page
+    assert f'id="job-{old_failure.pk}"' not in page
+    assert f'id="job-{succeeded.pk}"' not in page
+    assert f'id="export-{export.pk}"' in page
+    assert 'sse-swap="jobs"' in page
+    assert 'sse-swap="exports"' in page

@@ -250,6 +250,7 @@ def test_a_job_that_ends_sends_a_notice_over_another_pages_own_stream(
         events = source.iter_sse()
         page_id = next(event for event in events if event.event == "source-app").id
         ids_at_notices = []
+        panels: list[str] = []  # the overview's job panel, live
         succeeding = start(count_widgets, 3, 0, user=superuser)
         failing = start(count_widgets, 3, 0, fail_at=1, user=superuser)
         with run_worker(FAST_PROGRESS):
@@ -259,6 +260,8 @@ def test_a_job_that_ends_sends_a_notice_over_another_pages_own_stream(
                     ids_at_notices.append((page_id, event.id))
                 elif event.data:
                     page_id = event.id
+                if event.event == "jobs":
+                    panels.append(event.data)
                 if len(notices) == 2:
                     break
     by_job = {
@@ -270,3 +273,6 @@ def test_a_job_that_ends_sends_a_notice_over_another_pages_own_stream(
     # A notice has no id of its own: the page's last event id (its resume cursor) stays.
     assert all(before == after for before, after in ids_at_notices), ids_at_notices
     assert all(f'href="/jobs/{ended_before.pk}/"' not in notice.data for notice in notices)
+    # The overview's panel listed the new jobs as they appeared, the old success never.
+    assert any(f'id="job-{succeeding.pk}"' in panel for panel in panels), panels
+    assert all(f'id="job-{ended_before.pk}"' not in panel for panel in panels)
