@@ -1,10 +1,13 @@
 """The admin of tracked jobs: read-only rows (jobs come from their tasks), cancel and retry.
 
-Cancel is the same guarded update as the job pages' button; retry enqueues
-the same task with the same arguments as a new job linked to the old one.
+Cancel (jobs and exports) is the same guarded update as the pages' button;
+retry (``Job``) enqueues the same task with the same arguments as a new job
+linked to the old one.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from django.contrib import admin, messages
 from django.db import models
@@ -13,7 +16,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from streams.jobs.liveness import reap_all
-from streams.jobs.models import ExportJob, Job, reap_stale_jobs
+from streams.jobs.models import ACTIVE_STATUSES, TABLES, ExportJob, Job, reap_stale_jobs
 from streams.jobs.tracking import cancel, retry
 
 
@@ -33,6 +36,7 @@ class ExportJobAdmin(admin.ModelAdmin[ExportJob]):
     ]
     list_filter = ["status", "model_label", "format"]
     search_fields = ["model_label", "user__username", "error"]
+    actions = ["cancel_selected"]
     list_select_related = ["user"]
     readonly_fields = [
         "user",
@@ -65,12 +69,19 @@ class ExportJobAdmin(admin.ModelAdmin[ExportJob]):
     def page_link(self, job: ExportJob) -> str:
         return format_html('<a href="{}">{}</a>', reverse("export-job", args=[job.pk]), "open")
 
+    @admin.action(description="Cancel the selected exports", permissions=["change"])
+    def cancel_selected(self, request: HttpRequest, queryset: models.QuerySet[ExportJob]) -> None:
+        cancel_jobs(self, request, queryset)
+
 
 @admin.action(description="Cancel the selected jobs", permissions=["change"])
 def cancel_jobs(
-    model_admin: admin.ModelAdmin[Job], request: HttpRequest, queryset: models.QuerySet[Job]
+    model_admin: admin.ModelAdmin[Any], request: HttpRequest, queryset: models.QuerySet[Any]
 ) -> None:
-    cancelled = sum(cancel(job) for job in queryset.filter(status__in=Job.ACTIVE))
+    """Any table's jobs: the same guarded update as the pages' Cancel button."""
+    table = next(table for table in TABLES if table.model is model_admin.model)
+    active = queryset.filter(status__in=ACTIVE_STATUSES)
+    cancelled = sum(cancel(job, table) for job in active)
     model_admin.message_user(request, f"{cancelled} job(s) cancelled.", messages.SUCCESS)
 
 

@@ -57,8 +57,9 @@ from django.utils.module_loading import import_string
 
 from streams import conf
 from streams.jobs.liveness import running_here
-from streams.jobs.models import TRACKED_JOBS, Job, JobStatus
+from streams.jobs.models import ACTIVE_STATUSES, TRACKED_JOBS, Job, JobStatus
 from streams.jobs.progress import JobStopped, ProgressReporter, publish
+from streams.jobs.tables import JobTable
 from streams.jobs.worker import WorkerStopping, finish, requeue, stop_on_shutdown_signal
 
 __all__ = ["JobStopped", "Progress", "cancel", "retry", "start", "tracked"]
@@ -297,14 +298,16 @@ def retry(job: Job, user: Any = None) -> Job:
     return new
 
 
-def cancel(job: Job) -> bool:
-    """Cancel a queued or running job (guarded); its worker stops at its next save."""
-    cancelled = Job.objects.filter(pk=job.pk, status__in=Job.ACTIVE).update(
-        status=JobStatus.CANCELLED, finished_at=timezone.now()
+def cancel(job: Any, table: JobTable = TRACKED_JOBS) -> bool:
+    """Cancel a queued or running job of ``table`` (guarded); its worker stops at its next save."""
+    cancelled = (
+        table.rows()
+        .filter(pk=job.pk, status__in=ACTIVE_STATUSES)
+        .update(status=JobStatus.CANCELLED, finished_at=timezone.now())
     )
     job.refresh_from_db()
     if cancelled:
-        publish(TRACKED_JOBS, job)
+        publish(table, job)
     return bool(cancelled)
 
 

@@ -14,7 +14,7 @@ from django.test import Client
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from streams.jobs.models import Job, JobStatus
+from streams.jobs.models import ExportJob, Job, JobStatus
 from streams.jobs.tracking import JobStopped, Progress, cancel, retry, start
 from tests.support.tracked_tasks import count_widgets
 
@@ -209,3 +209,26 @@ def test_the_admin_fails_a_stale_job_when_listing(superuser: User, settings: Any
     stale.refresh_from_db()
     assert stale.status == JobStatus.FAILED
     assert "stopped responding" in stale.error
+
+
+@pytest.mark.django_db
+def test_the_export_admin_cancels_active_exports_only(superuser: User) -> None:
+    client = Client()
+    client.force_login(superuser)
+    running = ExportJob.objects.create(
+        user=superuser, model_label="dashboard.order", status=ExportJob.Status.RUNNING
+    )
+    done = ExportJob.objects.create(
+        user=superuser, model_label="dashboard.order", status=ExportJob.Status.SUCCEEDED
+    )
+    response = client.post(
+        "/admin/streams/exportjob/",
+        {
+            "action": "cancel_selected",
+            "index": "0",
+            "_selected_action": [str(running.pk), str(done.pk)],
+        },
+    )
+    assert response.status_code == 302
+    assert ExportJob.objects.get(pk=running.pk).status == ExportJob.Status.CANCELLED
+    assert ExportJob.objects.get(pk=done.pk).status == ExportJob.Status.SUCCEEDED
