@@ -7,6 +7,7 @@ in-memory channel layer, one server process plus a task worker.
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -52,8 +53,9 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "channels",
-    "django_tasks_db",
+    # Before django_tasks_db: its db_worker command (with the job liveness timer) wins.
     "streams",
+    "django_tasks_db",
     "dashboard",
 ]
 
@@ -165,6 +167,14 @@ STREAMBOARD_EXPORT_CHUNK_DELAY = _float("STREAMBOARD_EXPORT_CHUNK_DELAY", minimu
 STREAMBOARD_EXPORT_PROGRESS_SECONDS = _float("STREAMBOARD_EXPORT_PROGRESS_SECONDS", minimum=0.01)
 STREAMBOARD_EXPORT_POLL_SECONDS = _float("STREAMBOARD_EXPORT_POLL_SECONDS", minimum=0.01)
 STREAMBOARD_EXPORT_STALE_SECONDS = _float("STREAMBOARD_EXPORT_STALE_SECONDS", minimum=0.1)
+# Tracked jobs of every kind: how often each worker reaps stale ones (unset: a
+# quarter of the stale threshold), how long finished ones (and their files)
+# are kept, and how often each worker prunes.
+if "STREAMBOARD_JOB_REAP_SECONDS" in os.environ:
+    STREAMBOARD_JOB_REAP_SECONDS = env_float("STREAMBOARD_JOB_REAP_SECONDS", 0.0, minimum=0.05)
+STREAMBOARD_JOB_RETENTION_DAYS = _float("STREAMBOARD_JOB_RETENTION_DAYS", minimum=0.0)
+STREAMBOARD_JOB_PRUNE_SECONDS = _float("STREAMBOARD_JOB_PRUNE_SECONDS", minimum=1.0)
+STREAMBOARD_JOB_CHUNK_DELAY = _float("STREAMBOARD_JOB_CHUNK_DELAY", minimum=0.0)
 # What may be exported, per model: an allow-list of fields (never secrets; the
 # system check streams.E001 refuses password/token/key-like names). A model
 # that is not listed here is not exportable at all.

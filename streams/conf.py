@@ -32,6 +32,11 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "STREAMBOARD_EXPORT_PROGRESS_SECONDS": 0.1,
         "STREAMBOARD_EXPORT_POLL_SECONDS": 0.2,
         "STREAMBOARD_EXPORT_STALE_SECONDS": 60.0,
+        # None: a quarter of STREAMBOARD_EXPORT_STALE_SECONDS.
+        "STREAMBOARD_JOB_REAP_SECONDS": None,
+        "STREAMBOARD_JOB_RETENTION_DAYS": 7.0,
+        "STREAMBOARD_JOB_PRUNE_SECONDS": 3600.0,
+        "STREAMBOARD_JOB_CHUNK_DELAY": 0.0,
     }
 )
 EXPORT_SUBDIR = "exports"
@@ -120,3 +125,26 @@ def channel_layer_backend() -> str:
     """The channel layer's class name, e.g. ``InMemoryChannelLayer`` (for start-up messages)."""
     backend = str(settings.CHANNEL_LAYERS["default"]["BACKEND"])
     return backend.rsplit(".", 1)[-1]
+
+
+def job_reap_seconds() -> float:
+    """How often every worker reaps stale jobs (default: a quarter of the stale threshold)."""
+    configured = _get("STREAMBOARD_JOB_REAP_SECONDS")
+    if configured is not None:
+        return float(configured)
+    return max(export_stale_seconds() / 4, 0.05)
+
+
+def job_retention_days() -> float:
+    """Finished jobs (and their files) older than this are pruned."""
+    return float(_get("STREAMBOARD_JOB_RETENTION_DAYS"))
+
+
+def job_prune_seconds() -> float:
+    """How often every worker prunes finished jobs past the retention."""
+    return float(_get("STREAMBOARD_JOB_PRUNE_SECONDS"))
+
+
+def job_chunk_delay() -> float:
+    """A pause after each chunk of the demo's tracked tasks (0: none); lets a demo or test watch."""
+    return float(_get("STREAMBOARD_JOB_CHUNK_DELAY"))

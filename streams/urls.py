@@ -2,6 +2,7 @@
 
 from django.urls import path, register_converter
 
+from streams.exports import job_streams as export_jobs
 from streams.exports import views as exports
 from streams.jobs import views as jobs
 from streams.logs import views as logs
@@ -27,8 +28,11 @@ urlpatterns = [
     path("streams/logs/<slug:name>/", logs.log_stream, name="log-stream"),
     path("streams/overview/", logs.overview_stream, name="overview-stream"),
     # /streams/exports/
-    path("streams/exports/", jobs.jobs_stream, name="export-jobs-stream"),
-    path("streams/exports/<int:pk>/", jobs.job_stream, name="export-job-stream"),
+    path("streams/exports/", export_jobs.jobs_stream, name="export-jobs-stream"),
+    path("streams/exports/<int:pk>/", export_jobs.job_stream, name="export-job-stream"),
+    # /streams/jobs/
+    path("streams/jobs/", jobs.tracked_jobs_stream, name="jobs-stream"),
+    path("streams/jobs/<int:pk>/", jobs.tracked_job_stream, name="job-stream"),
     # /exports/<app_label>.<model_name>.<format>
     path(
         "exports/<model_label:label>.<str:fmt>",

@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from streams.exports.formats import get_format
 from streams.http.ranges import ranged_file_response
-from streams.jobs.models import ExportJob, reap_stale_jobs
+from streams.jobs.models import EXPORT_JOBS, ExportJob, reap_stale_jobs
 from streams.jobs.progress import publish
 
 
@@ -64,7 +64,7 @@ def job_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     job.refresh_from_db()
     if cancelled:
         # The worker removes its own partial file when it sees the cancel.
-        publish(job)
+        publish(EXPORT_JOBS, job)
     if getattr(request, "htmx", False):
         return HttpResponse(status=204)
     if cancelled:

@@ -20,6 +20,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_safe
 
+from streams.jobs.overview import overview_sections
 from streams.logs.forms import MAX_QUERY
 from streams.logs.lines import LEVELS
 from streams.logs.sources import LogSource, all_sources, get_source_or_404
@@ -51,7 +52,11 @@ def overview(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "dashboard/overview.html",
-        {"sources": sources, "stream_url": reverse("overview-stream")},
+        {
+            "sources": sources,
+            "stream_url": reverse("overview-stream"),
+            "job_sections": overview_sections(request.user),
+        },
     )
 
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from dashboard.views import exports, logs
+from dashboard.views import exports, jobs, logs
 
 urlpatterns = [
     # /  and  /logs/
@@ -15,4 +15,14 @@ urlpatterns = [
     path("exports/<int:pk>/", exports.job_detail, name="export-job"),
     path("exports/<int:pk>/cancel", exports.job_cancel, name="export-job-cancel"),
     path("exports/<int:pk>/download", exports.job_download, name="export-job-download"),
+    # /jobs/
+    path("jobs/", jobs.job_list, name="jobs"),
+    path(
+        "jobs/start/customer-summary",
+        jobs.start_customer_summary,
+        name="job-start-customer-summary",
+    ),
+    path("jobs/<int:pk>/", jobs.job_detail, name="job"),
+    path("jobs/<int:pk>/cancel", jobs.job_cancel, name="job-cancel"),
+    path("jobs/<int:pk>/retry", jobs.job_retry, name="job-retry"),
 ]

@@ -20,19 +20,17 @@ cancel or failure the partial file is removed and never offered. A worker
 asked to shut down (SIGTERM, Ctrl-C) puts its job back in the queue, and the
 next worker starts it from scratch; a worker killed outright (SIGKILL) is
 caught by the stale reaper instead (``streams.jobs.models.reap_stale_jobs``).
+The generic parts (guarded finish, shutdown signal, requeue) are
+``streams.jobs.worker``'s.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import signal
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from types import FrameType
 from typing import Any, cast
 
 from django.contrib.auth import get_permission_codename, get_user_model
@@ -46,8 +44,9 @@ from streams.exports.formats import ExportFormat
 from streams.exports.job_query import JobQuery
 from streams.exports.producer import iter_export
 from streams.exports.query import ExportQueryForm
-from streams.jobs.models import ExportJob, reap_stale_jobs
+from streams.jobs.models import EXPORT_JOBS, ExportJob, reap_stale_jobs
 from streams.jobs.progress import JobStopped, ProgressReporter, publish
+from streams.jobs.worker import WorkerStopping, finish, requeue, stop_on_shutdown_signal
 
 logger = logging.getLogger(__name__)
 
@@ -71,17 +70,6 @@ def job_queryset(job: ExportJob) -> tuple[models.QuerySet[Any], tuple[str, ...]]
     return export_query.apply(stored.rows(user, exportable.model)), export_query.fields
 
 
-def _finish(job: ExportJob, status: str, **fields: Any) -> bool:
-    now = timezone.now()
-    updated = ExportJob.objects.filter(pk=job.pk, status=ExportJob.Status.RUNNING).update(
-        status=status, finished_at=now, heartbeat_at=now, **fields
-    )
-    if updated:
-        job.refresh_from_db()
-        publish(job)
-    return bool(updated)
-
-
 def execute_job(job_id: int) -> str:
     """Run one export job to its end; returns the final status."""
     reap_stale_jobs()
@@ -92,7 +80,7 @@ def execute_job(job_id: int) -> str:
     job = ExportJob.objects.get(pk=job_id)
     if not claimed:
         return str(job.status)
-    publish(job)
+    publish(EXPORT_JOBS, job)
     partial = job.partial_path()
     try:
         with stop_on_shutdown_signal() as stopping:
@@ -106,7 +94,7 @@ def execute_job(job_id: int) -> str:
     except Exception as error:
         partial.unlink(missing_ok=True)
         logger.exception("export job %s failed", job_id)
-        _finish(job, ExportJob.Status.FAILED, error=f"{type(error).__name__}: {error}")
+        finish(EXPORT_JOBS, job, ExportJob.Status.FAILED, error=f"{type(error).__name__}: {error}")
     status = ExportJob.objects.filter(pk=job_id).values_list("status", flat=True).first()
     return str(status or "deleted")
 
@@ -115,7 +103,7 @@ def _write(job: ExportJob, partial: Path, stopping: threading.Event) -> None:
     """Export to ``partial``, then rename it and mark the job succeeded (guarded)."""
     queryset, fields = job_queryset(job)
     job.rows_total = queryset.count()
-    reporter = ProgressReporter(job)
+    reporter = ProgressReporter(job, EXPORT_JOBS, ("rows_done", "bytes_written", "rows_total"))
     reporter.save()
     partial.parent.mkdir(parents=True, exist_ok=True)
     delay = conf.export_chunk_delay()
@@ -126,7 +114,9 @@ def _write(job: ExportJob, partial: Path, stopping: threading.Event) -> None:
             cast(ExportFormat, job.format),
         ):
             file.write(chunk.data)
-            reporter.update(chunk.rows, len(chunk.data))
+            job.rows_done += chunk.rows
+            job.bytes_written += len(chunk.data)
+            reporter.tick()
             if stopping.is_set():
                 raise WorkerStopping(job.pk)
             if delay:
@@ -137,7 +127,8 @@ def _write(job: ExportJob, partial: Path, stopping: threading.Event) -> None:
     reporter.save()
     final = conf.export_dir() / job.final_name
     os.replace(partial, final)
-    if not _finish(
+    if not finish(
+        EXPORT_JOBS,
         job,
         ExportJob.Status.SUCCEEDED,
         rows_done=job.rows_done,
@@ -147,58 +138,14 @@ def _write(job: ExportJob, partial: Path, stopping: threading.Event) -> None:
         final.unlink(missing_ok=True)
 
 
-class WorkerStopping(Exception):
-    """The worker was asked to shut down (SIGTERM, Ctrl-C) in the middle of a job."""
-
-
-@contextmanager
-def stop_on_shutdown_signal() -> Iterator[threading.Event]:
-    """Notice a shutdown request while a job runs, without changing the worker's own handling.
-
-    ``db_worker`` handles the first SIGTERM/SIGINT by finishing the current
-    task before exiting; an export of millions of rows would then outlive
-    the supervisor's patience and be SIGKILLed. Here the signal also sets an
-    event the export loop checks after each chunk, so the job is put back in
-    the queue at once (and the worker's handler still runs).
-    """
-    stopping = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield stopping  # signal handlers can only be installed in the main thread
-        return
-    signals = [signal.SIGTERM, signal.SIGINT]
-    previous = {signum: signal.getsignal(signum) for signum in signals}
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        stopping.set()
-        chained = previous.get(signal.Signals(signum))
-        if callable(chained):
-            chained(signum, frame)
-
-    for signum in signals:
-        signal.signal(signum, handler)
-    try:
-        yield stopping
-    finally:
-        for signum, old in previous.items():
-            if old is not None:  # None: a handler not installed from Python
-                signal.signal(signum, old)
-
-
 def _requeue(job: ExportJob) -> None:
-    """Put an interrupted job back in the queue; the next worker starts it from scratch."""
-    requeued = ExportJob.objects.filter(pk=job.pk, status=ExportJob.Status.RUNNING).update(
-        status=ExportJob.Status.QUEUED,
-        rows_done=0,
-        bytes_written=0,
-        started_at=None,
-        heartbeat_at=None,
+    """Put an interrupted export back in the queue; the next worker starts it from scratch."""
+    requeue(
+        EXPORT_JOBS,
+        job,
+        {"rows_done": 0, "bytes_written": 0},
+        lambda: str(run_export_job.enqueue(job.pk).id),
     )
-    if not requeued:
-        return
-    result = run_export_job.enqueue(job.pk)
-    ExportJob.objects.filter(pk=job.pk).update(task_id=str(result.id))
-    job.refresh_from_db()
-    publish(job)
 
 
 @task()

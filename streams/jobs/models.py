@@ -1,4 +1,12 @@
-"""ExportJob: one background export, from the admin action to the downloadable file.
+"""Tracked jobs: ``Job`` (any ``@tracked`` task) and ``ExportJob`` (one background export).
+
+``Job`` is the generic row of ``streams.jobs.tracking``: what ran (kind, task
+path and arguments, so it can be retried), how far it is (done of total in
+its own unit, the current step and the steps so far), and how it ended (a
+result link and summary, or an error). ``ExportJob`` keeps the export's own
+fields (format, query, bytes, the file) and its own progress fields; both
+are ``JobTable`` entries to the progress machinery, so the same hubs, encoders,
+reapers and pruning serve them.
 
 The row is the job's single source of truth, shared by the request that
 created it, the worker that runs it and every server that shows it:
@@ -18,7 +26,7 @@ created it, the worker that runs it and every server that shows it:
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +37,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from streams import conf
+from streams.jobs.tables import JobTable, Templates
 
 
 class ExportJobQuerySet(models.QuerySet["ExportJob"]):
@@ -42,13 +51,21 @@ class ExportJobQuerySet(models.QuerySet["ExportJob"]):
         return self.filter(user_id=pk)
 
 
+class JobStatus(models.TextChoices):
+    """Every tracked job's life: queued → running → one of the three ends."""
+
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
 class ExportJob(models.Model):
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
+    Status = JobStatus
 
     ACTIVE = (Status.QUEUED, Status.RUNNING)
 
@@ -185,7 +202,227 @@ def reap_stale_jobs(now: Any = None) -> list[int]:
     return reaped
 
 
+EXPORT_JOBS = JobTable(
+    model=ExportJob,
+    group="export",
+    fields=(
+        "id",
+        "user_id",
+        "model_label",
+        "format",
+        "status",
+        "rows_done",
+        "rows_total",
+        "bytes_written",
+        "error",
+        "file_name",
+    ),
+    times=("created_at", "started_at", "finished_at", "heartbeat_at"),
+    reap=reap_stale_jobs,
+    templates=Templates(
+        job="streams/fragments.html#job", job_list="streams/fragments.html#job_list"
+    ),
+    listed=Templates(
+        job="streams/fragments.html#job", job_list="streams/tracked_jobs.html#export-list"
+    ),
+    page_url_name="export-job",
+    label_field="model_label",
+    kind="export",
+    title="Exports",
+)
+
+
 @receiver(post_delete, sender=ExportJob)
 def remove_job_files(sender: type[ExportJob], instance: ExportJob, **kwargs: Any) -> None:
     """A deleted job takes its file along (a running one's worker removes its partial)."""
     (conf.export_dir() / instance.final_name).unlink(missing_ok=True)
+
+
+class JobQuerySet(models.QuerySet["Job"]):
+    def visible_to(self, user: Any) -> JobQuerySet:
+        """A user sees only their own jobs; a superuser sees all."""
+        if getattr(user, "is_superuser", False):
+            return self
+        pk = getattr(user, "pk", None)
+        if pk is None:  # an anonymous user owns no job
+            return self.none()
+        return self.filter(user_id=pk)
+
+
+class Job(models.Model):
+    """One run of a ``@tracked`` task (``streams.jobs.tracking``)."""
+
+    Status = JobStatus
+    ACTIVE = ACTIVE_STATUSES
+
+    kind = models.CharField(max_length=100, help_text="what the task does, e.g. demo.recompute")
+    task_path = models.CharField(max_length=200, help_text="the django.tasks task, for retry")
+    args = models.JSONField(default=list, blank=True)
+    kwargs = models.JSONField(default=dict, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="tracked_jobs",
+    )
+    status = models.CharField(max_length=10, choices=JobStatus, default=JobStatus.QUEUED)
+    done = models.BigIntegerField(default=0)
+    total = models.BigIntegerField(null=True, blank=True)
+    unit = models.CharField(max_length=40, default="items")
+    step = models.CharField(max_length=100, blank=True)
+    steps = models.JSONField(
+        default=list, blank=True, help_text='[{"name", "at" (ISO time), "done"}] in order'
+    )
+    result_url = models.CharField(max_length=500, blank=True)
+    result_summary = models.CharField(max_length=500, blank=True)
+    error = models.TextField(blank=True)
+    retry_of = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="retries"
+    )
+    task_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    objects = JobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-pk"]
+        indexes = [
+            models.Index(fields=["status", "heartbeat_at"], name="job_stale_idx"),
+            models.Index(fields=["status", "finished_at"], name="job_prune_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+    @property
+    def percent(self) -> int:
+        if self.status == JobStatus.SUCCEEDED:
+            return 100
+        if not self.total:
+            return 0
+        return min(100, self.done * 100 // self.total)
+
+    def elapsed_seconds(self) -> float | None:
+        if self.started_at is None:
+            return None
+        end = self.finished_at or timezone.now()
+        return max((end - self.started_at).total_seconds(), 0.0)
+
+    @property
+    def rate(self) -> float | None:
+        """``unit`` per second since the job started."""
+        elapsed = self.elapsed_seconds()
+        if not elapsed or not self.done:
+            return None
+        return self.done / elapsed
+
+    @property
+    def eta_seconds(self) -> float | None:
+        rate = self.rate
+        if self.status != JobStatus.RUNNING or not rate or self.total is None:
+            return None
+        return max(self.total - self.done, 0) / rate
+
+    def step_timeline(self) -> list[dict[str, Any]]:
+        """The steps with their start and, once the next began, their duration in seconds."""
+        timeline = []
+        starts = [datetime.fromisoformat(step["at"]) for step in self.steps]
+        end = self.finished_at or timezone.now()
+        for index, step in enumerate(self.steps):
+            following = starts[index + 1] if index + 1 < len(starts) else end
+            timeline.append(
+                {
+                    "name": step["name"],
+                    "at": starts[index],
+                    "seconds": max((following - starts[index]).total_seconds(), 0.0),
+                    "current": index + 1 == len(starts) and self.is_active,
+                }
+            )
+        return timeline
+
+    def state(self) -> dict[str, Any]:
+        """What ``format=json`` progress events carry."""
+        return {
+            "id": self.pk,
+            "kind": self.kind,
+            "status": self.status,
+            "done": self.done,
+            "total": self.total,
+            "unit": self.unit,
+            "step": self.step,
+            "result_url": self.result_url,
+            "result_summary": self.result_summary,
+            "error": self.error,
+        }
+
+    def version(self) -> str:
+        """Changes whenever what a progress bar shows changes: the SSE event id."""
+        return f"{self.pk}.{self.status}.{self.done}.{self.total or 0}.{len(self.steps)}"
+
+
+def reap_stale_tracked_jobs(now: Any = None) -> list[int]:
+    """Mark running tracked jobs whose worker stopped beating as failed (guarded)."""
+    now = now or timezone.now()
+    cutoff = stale_cutoff(now)
+    stale = list(
+        Job.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff).values_list(
+            "pk", flat=True
+        )
+    )
+    reaped = []
+    for pk in stale:
+        updated = Job.objects.filter(
+            pk=pk, status=JobStatus.RUNNING, heartbeat_at__lt=cutoff
+        ).update(
+            status=JobStatus.FAILED,
+            finished_at=now,
+            error=(
+                "The worker stopped responding (no heartbeat for "
+                f"{conf.export_stale_seconds():g}s)."
+            ),
+        )
+        if updated:
+            reaped.append(pk)
+    return reaped
+
+
+TRACKED = "streams/tracked_jobs.html"
+TRACKED_TEMPLATES = Templates(job=f"{TRACKED}#job", job_list=f"{TRACKED}#job-list")
+TRACKED_JOBS = JobTable(
+    model=Job,
+    group="tracked",
+    fields=(
+        "id",
+        "user_id",
+        "kind",
+        "status",
+        "done",
+        "total",
+        "unit",
+        "step",
+        "steps",
+        "result_url",
+        "result_summary",
+        "error",
+        "retry_of_id",
+        "task_path",
+    ),
+    times=("created_at", "started_at", "finished_at", "heartbeat_at"),
+    reap=reap_stale_tracked_jobs,
+    templates=TRACKED_TEMPLATES,
+    listed=TRACKED_TEMPLATES,
+    page_url_name="job",
+    label_field="kind",
+)
+# A job's own page also lists its steps.
+TRACKED_DETAIL_TEMPLATES = Templates(job=f"{TRACKED}#job-detail", job_list=f"{TRACKED}#job-list")
+# Every table of tracked jobs: what reaping, pruning, /jobs/ and the notices go through.
+TABLES: tuple[JobTable, ...] = (TRACKED_JOBS, EXPORT_JOBS)

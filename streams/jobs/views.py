@@ -1,17 +1,12 @@
-"""Export job progress streams: ``/streams/exports/`` and ``/streams/exports/<id>/``.
+"""Tracked job streams: ``/streams/jobs/`` (every kind, every table) and ``/streams/jobs/<id>/``.
 
-One SSE connection per page. Each job's updates are events named
-``job-<id>``; their data is the HTML fragment of the job's bar (what the page
-swaps in with htmx), or with ``format=json`` the object
-``{"id", "status", "done", "total", "error"}``. Every event carries an
-``id:`` (the job's state version), and a (re)connecting client first gets
-the current state of every job it watches: a progress bar is a state, so a
-reconnect repeats nothing that matters and misses nothing.
-
-Updates come from ``streams.jobs.progress`` (one hub per scope per process; the
-channel layer when it crosses processes, otherwise the job rows read 4 times
-a second). A user watches only their own jobs (a superuser all); another
-user's job id is a 404, decided before the stream starts.
+One SSE connection per page; events are encoded by ``streams.jobs.encoding``
+and come from ``streams.jobs.hub``. The list merges every ``JobTable``'s jobs
+(``Job`` of every kind, and exports) on the one connection, each table's
+events named by its prefix. A user watches only their own jobs (a superuser
+all); another user's job id is a 404, a bad ``format``/``kind``/``status`` a
+400, both decided before the stream starts. HTML streams also carry the
+user's job notices (``streams.jobs.notices``).
 """
 
 from __future__ import annotations
@@ -19,71 +14,64 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import orjson
 from django.http import Http404, HttpRequest, HttpResponseBadRequest
 from django.http.response import HttpResponseBase
-from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET
 
 from streams.conf import heartbeat_seconds
 from streams.http.access import stream_staff_required
 from streams.http.responses import EventStreamResponse
-from streams.http.sse import Event, Message
-from streams.jobs.models import ExportJob
-from streams.jobs.progress import Scope, subscribe
-
-FORMATS = ("html", "json")
-
-
-def render_job(job: ExportJob, fmt: str) -> str:
-    if fmt == "json":
-        return orjson.dumps(job.state()).decode()
-    return render_to_string("streams/fragments.html#job", {"job": job}).strip()
+from streams.http.sse import Message
+from streams.jobs.encoding import Format, job_events, merge
+from streams.jobs.forms import JobFilterForm, JobStreamForm, TrackedJobStreamForm
+from streams.jobs.hub import Scope
+from streams.jobs.models import TABLES, TRACKED_DETAIL_TEMPLATES, TRACKED_JOBS, Job
+from streams.jobs.notices import with_notices
 
 
-async def job_events(scope: Scope, fmt: str, *, listing: bool = False) -> AsyncIterator[Message]:
-    """``job-<id>`` events; with ``listing``, also ``jobs`` when a job appears.
-
-    The list page cannot know about a job created after it loaded, so when
-    the stream first sees a job id it sends the whole list (an idempotent
-    ``jobs`` swap, each entry wired to its own ``job-<id>`` event) before the
-    per-job events.
-    """
-    latest: dict[int, ExportJob] = {}
-    async for jobs in subscribe(scope):
-        new = any(job.pk not in latest for job in jobs)
-        latest.update((job.pk, job) for job in jobs)
-        if listing and new and fmt == "html":
-            ordered = sorted(latest.values(), key=lambda job: job.pk, reverse=True)
-            html = render_to_string("streams/fragments.html#job_list", {"jobs": ordered}).strip()
-            yield Event(html, event="jobs", id=f"jobs.{len(ordered)}.{ordered[0].pk}")
-        for job in jobs:
-            yield Event(render_job(job, fmt), event=f"job-{job.pk}", id=job.version())
+def page_stream(events: AsyncIterator[Message], fmt: Format, user: Any) -> AsyncIterator[Message]:
+    """A browser page's stream (HTML) also carries the user's job notices."""
+    return with_notices(events, user.pk) if fmt == "html" else events
 
 
-def stream_format(request: HttpRequest) -> str | None:
-    fmt = request.GET.get("format", "html")
-    return fmt if fmt in FORMATS else None
+def bad_request(form: JobStreamForm | JobFilterForm) -> HttpResponseBadRequest:
+    return HttpResponseBadRequest(form.error_text(), content_type="text/plain; charset=utf-8")
 
 
 @require_GET
 @stream_staff_required
-async def jobs_stream(request: HttpRequest) -> HttpResponseBase:
-    fmt = stream_format(request)
-    if fmt is None:
-        return HttpResponseBadRequest("format must be html or json.\n", content_type="text/plain")
+async def tracked_jobs_stream(request: HttpRequest) -> HttpResponseBase:
+    form = TrackedJobStreamForm(request.GET)
+    if not form.is_valid():
+        return bad_request(form)
     user: Any = await request.auser()
-    scope = Scope() if user.is_superuser else Scope(user_id=user.pk)
-    return EventStreamResponse(job_events(scope, fmt, listing=True), heartbeat=heartbeat_seconds())
+    user_id = None if user.is_superuser else user.pk
+    sources = [
+        job_events(
+            Scope(table, user_id=user_id),
+            form.fmt,
+            templates=table.listed,
+            listing=True,
+            keep=form.keeper(table),
+            prefix=table.prefix,
+            list_event=table.list_event,
+        )
+        for table in TABLES
+        if form.shows(table)
+    ]
+    events = page_stream(merge(*sources), form.fmt, user)
+    return EventStreamResponse(events, heartbeat=heartbeat_seconds())
 
 
 @require_GET
 @stream_staff_required
-async def job_stream(request: HttpRequest, pk: int) -> HttpResponseBase:
-    fmt = stream_format(request)
-    if fmt is None:
-        return HttpResponseBadRequest("format must be html or json.\n", content_type="text/plain")
+async def tracked_job_stream(request: HttpRequest, pk: int) -> HttpResponseBase:
+    form = JobStreamForm.from_request(request)
+    if not form.is_valid():
+        return bad_request(form)
     user = await request.auser()
-    if not await ExportJob.objects.visible_to(user).filter(pk=pk).aexists():
-        raise Http404("No such export job.")
-    return EventStreamResponse(job_events(Scope(job_id=pk), fmt), heartbeat=heartbeat_seconds())
+    if not await Job.objects.visible_to(user).filter(pk=pk).aexists():
+        raise Http404("No such job.")
+    scope = Scope(TRACKED_JOBS, job_id=pk)
+    events = job_events(scope, form.fmt, templates=TRACKED_DETAIL_TEMPLATES)
+    return EventStreamResponse(page_stream(events, form.fmt, user), heartbeat=heartbeat_seconds())

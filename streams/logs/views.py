@@ -20,6 +20,9 @@ from django.views.decorators.http import require_GET
 from streams.conf import heartbeat_seconds
 from streams.http.access import stream_staff_required
 from streams.http.responses import EventStreamResponse, TextStreamResponse
+from streams.jobs.encoding import merge
+from streams.jobs.notices import with_notices
+from streams.jobs.overview import overview_job_events
 from streams.logs.encoding import sse_events, text_chunks
 from streams.logs.follow import LogEvent, follow_log
 from streams.logs.forms import LogQuery, LogStreamForm
@@ -50,7 +53,12 @@ async def log_stream(request: HttpRequest, name: str) -> HttpResponseBase:
     if not form.is_valid():
         return bad_request(form)
     query = form.log_query()
-    return EventStreamResponse(sse_events(follow(source, query), query.fmt), heartbeat=None)
+    messages = sse_events(follow(source, query), query.fmt)
+    if (
+        query.fmt == "html"
+    ):  # a browser page: the user's job notices ride along (no id: resume intact)
+        messages = with_notices(messages, (await request.auser()).pk)
+    return EventStreamResponse(messages, heartbeat=None)
 
 
 @require_GET
@@ -75,4 +83,8 @@ def page_url(name: str) -> str:
 async def overview_stream(request: HttpRequest) -> HttpResponseBase:
     sources = all_sources()
     urls = {name: page_url(name) for name in sources}
-    return EventStreamResponse(overview_events(sources, urls), heartbeat=heartbeat_seconds())
+    user = await request.auser()
+    # The page's job panel (running jobs, recent failures) and notices ride along.
+    cards = merge(overview_events(sources, urls), overview_job_events(user))
+    messages = with_notices(cards, user.pk)
+    return EventStreamResponse(messages, heartbeat=heartbeat_seconds())
