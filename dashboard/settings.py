@@ -141,6 +141,12 @@ STREAMBOARD_DEMO_LOG = VAR_DIR / "logs" / "demo.log"
 STREAMBOARD_LOGS = parse_log_sources(env_str("STREAMBOARD_LOGS", f"demo={STREAMBOARD_DEMO_LOG}"))
 STREAMBOARD_HEARTBEAT_SECONDS = env_float("STREAMBOARD_HEARTBEAT_SECONDS", 15.0, minimum=0.05)
 STREAMBOARD_QUEUE_SIZE = env_int("STREAMBOARD_QUEUE_SIZE", 1000, minimum=1)
+# ``redis:`` log sources (``manage.py ship_log``): how many entries a stream
+# keeps, and how old they may grow (0: no age bound).
+STREAMBOARD_REDIS_LOG_MAXLEN = env_int("STREAMBOARD_REDIS_LOG_MAXLEN", 100_000, minimum=0)
+STREAMBOARD_REDIS_LOG_MAX_AGE_SECONDS = env_float(
+    "STREAMBOARD_REDIS_LOG_MAX_AGE_SECONDS", 0.0, minimum=0.0
+)
 STREAMBOARD_EXPORT_DIR = Path(env_str("STREAMBOARD_EXPORT_DIR", str(MEDIA_ROOT / "exports")))
 # Background exports (ExportJob): rows per chunk, an optional pause per chunk
 # (to watch a bar on small data), how often progress is saved and published,

@@ -59,3 +59,18 @@ def export_poll_seconds() -> float:
 def export_stale_seconds() -> float:
     """A running job whose heartbeat is older than this has lost its worker."""
     return float(getattr(settings, "STREAMBOARD_EXPORT_STALE_SECONDS", 60.0))
+
+
+def redis_url() -> str:
+    """``REDIS_URL``: the channel layer's Redis and the ``redis:`` log sources' (empty: none)."""
+    return str(getattr(settings, "REDIS_URL", "") or "")
+
+
+def redis_log_maxlen() -> int:
+    """How many entries a ``redis:`` log stream keeps (``XADD``/``XTRIM MAXLEN ~``; 0: no bound)."""
+    return int(getattr(settings, "STREAMBOARD_REDIS_LOG_MAXLEN", 100_000))
+
+
+def redis_log_max_age() -> float:
+    """How old (seconds) a ``redis:`` log stream's entries may grow (``XTRIM MINID ~``; 0: any)."""
+    return float(getattr(settings, "STREAMBOARD_REDIS_LOG_MAX_AGE_SECONDS", 0.0))
