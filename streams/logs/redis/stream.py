@@ -21,7 +21,7 @@ file cursor just after the line) and exactly one of
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final, Literal, cast
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -80,3 +80,20 @@ def connect(url: str, *, socket_timeout: float | None = 10.0) -> Redis:
         socket_connect_timeout=5.0,
         retry=Retry(NoBackoff(), 0),
     )
+
+
+#: An entry as redis-py returns it with ``decode_responses``: its id and its fields.
+RawEntry = tuple[str, dict[str, str]]
+
+
+def raw_entries(reply: object) -> list[RawEntry]:
+    """``XRANGE``/``XREVRANGE``'s reply, typed (redis-py's stubs cover every protocol)."""
+    return cast(list[RawEntry], reply or [])
+
+
+def xread_entries(reply: object) -> list[RawEntry]:
+    """The entries of a one-stream ``XREAD`` reply (RESP2: ``[[key, entries]]``)."""
+    if not reply:
+        return []
+    streams = cast(list[tuple[str, list[RawEntry]]], reply)
+    return streams[0][1]
