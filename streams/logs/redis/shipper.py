@@ -21,7 +21,10 @@ Choices:
   descriptor, so a rotation meanwhile is drained from the old inode first.
   A shipper that was stopped finds the file it was in by inode, under
   ``PATH`` or a rotated name beside it (``PATH.1``...), and finishes it; if it
-  is gone, a ``gap`` entry says from which byte the rest was lost. A
+  is gone, a ``gap`` entry says from which byte the rest was lost. Inodes are
+  reused at once by file systems (a deleted log's number is often the new
+  log's), so the recorded position also holds a fingerprint of the file's
+  first KiB (``<length>:<crc32>``), and a file is "the same" only if both match. A
   truncation that overtakes an outage becomes a ``gap`` saying how many
   bytes (at least) were never read.
 * **No parsing here.** Levels, JSON and tracebacks are decided by the source
@@ -40,6 +43,7 @@ import contextlib
 import functools
 import logging
 import os
+import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +69,8 @@ logger = logging.getLogger(__name__)
 #: Entries per atomic batch, and the text bytes a batch carries at most.
 BATCH_LINES: Final = 1000
 BATCH_BYTES: Final = 1024 * 1024
+#: How much of a file's start its fingerprint covers.
+FINGERPRINT_BYTES: Final = 1024
 #: Backoff between attempts while Redis is unreachable: first, then at most (seconds).
 BACKOFF_FIRST: Final = 0.05
 BACKOFF_MAX: Final = 2.0
@@ -110,19 +116,47 @@ class Item:
 
 
 @dataclass(frozen=True, slots=True)
+class Fingerprint:
+    """The CRC-32 of a file's first ``length`` bytes: tells a reused inode from the same file."""
+
+    length: int
+    crc: int
+
+    @classmethod
+    def of(cls, fd: int, length: int = FINGERPRINT_BYTES) -> Fingerprint:
+        head = os.pread(fd, length, 0)
+        return cls(len(head), zlib.crc32(head))
+
+    @classmethod
+    def parse(cls, value: str) -> Fingerprint:
+        length, _, crc = value.partition(":")
+        return cls(int(length), int(crc))
+
+    def matches(self, fd: int) -> bool:
+        return Fingerprint.of(fd, self.length) == self
+
+    def __str__(self) -> str:
+        return f"{self.length}:{self.crc}"
+
+
+@dataclass(frozen=True, slots=True)
 class Shipped:
-    """A host's position as recorded in Redis: its last batch number and file cursor."""
+    """A host's position as recorded in Redis: its last batch, file cursor and fingerprint."""
 
     batch: int
     cursor: Cursor
+    fingerprint: Fingerprint | None = None
 
     @classmethod
     def parse(cls, value: str) -> Shipped:
-        number, _, cursor = value.partition(" ")
-        return cls(int(number), Cursor.parse(cursor))
+        number, cursor, *rest = value.split(" ")
+        fingerprint = Fingerprint.parse(rest[0]) if rest else None
+        return cls(int(number), Cursor.parse(cursor), fingerprint)
 
     def __str__(self) -> str:
-        return f"{self.batch} {self.cursor}"
+        if self.fingerprint is None:
+            return f"{self.batch} {self.cursor}"
+        return f"{self.batch} {self.cursor} {self.fingerprint}"
 
 
 class RawLines(LineParser):
@@ -181,6 +215,7 @@ class Shipper:
         self._wake = asyncio.Event()
         self._unreachable = False
         self._largest = (0, 0)  # (inode, size): the largest size seen of the file being read
+        self._prints: dict[int, Fingerprint] = {}  # by inode, for the positions recorded
 
     def stop(self) -> None:
         """Finish the batch in flight (if Redis answers) and return from ``run``."""
@@ -233,7 +268,7 @@ class Shipper:
         if cursor.inode == 0:
             return []  # nothing was in a file yet: the file from its start
         for candidate in self._candidates():
-            fd = _open_if(candidate, cursor.inode)
+            fd = _open_if(candidate, cursor.inode, stored.fingerprint)
             if fd is None:
                 continue
             if os.fstat(fd).st_size >= cursor.offset:
@@ -252,8 +287,9 @@ class Shipper:
         return [
             Item(
                 "gap",
-                f"The file shipped up to byte {cursor.offset} (inode {cursor.inode}) was rotated "
-                f"away and is gone from {self.path.parent}: the rest of it was lost.",
+                f"The file shipped up to byte {cursor.offset} (inode {cursor.inode}) is gone from "
+                f"{self.path.parent} (rotated away and deleted, or rewritten): the rest of it "
+                "was lost.",
                 Cursor(restart, 0) if restart else Cursor.origin(),
             )
         ]
@@ -282,7 +318,10 @@ class Shipper:
         if reader.fd is not None:
             self._observe_size()
             inode, largest = self._largest
-            if os.fstat(reader.fd).st_size < reader.read_offset and largest > reader.line_offset:
+            truncated = os.fstat(reader.fd).st_size < reader.read_offset
+            if truncated:
+                self._prints.pop(reader.inode, None)  # its start is rewritten
+            if truncated and largest > reader.line_offset:
                 lost = largest - reader.line_offset
                 items.append(
                     Item(
@@ -292,7 +331,9 @@ class Shipper:
                         Cursor(inode, 0),
                     )
                 )
+        self._fingerprint()
         result = reader.step()
+        self._fingerprint()  # a step may have switched to a new file
         self._largest = (reader.inode, reader.read_offset)
         items.extend(self._items(result))
         return items, result.more
@@ -310,6 +351,15 @@ class Shipper:
         for text in notices.values():
             items.append(Item("notice", text, Cursor(self.reader.inode, 0)))
         return items
+
+    def _fingerprint(self) -> None:
+        """Fingerprint the file being read, until its first KiB is there to fingerprint."""
+        reader = self.reader
+        if reader.fd is None:
+            return
+        known = self._prints.get(reader.inode)
+        if known is None or known.length < FINGERPRINT_BYTES:
+            self._prints[reader.inode] = Fingerprint.of(reader.fd)
 
     def _observe_size(self) -> None:
         """Remember how far the file grew (what a later truncation would take away)."""
@@ -353,12 +403,14 @@ class Shipper:
 
     async def _ship(self, batch: list[Item]) -> None:
         number = self.batch + 1
+        end = batch[-1].pos
+        position = Shipped(number, end, self._prints.get(end.inode))
         args: list[str | int] = [
             self.host,
             number,
             self.maxlen,
             self.max_age_ms,
-            str(batch[-1].pos),
+            str(position).partition(" ")[2],
         ]
         for item in batch:
             args += (item.kind, item.text, str(item.pos))
@@ -390,13 +442,13 @@ class Shipper:
             return result
 
 
-def _open_if(path: Path, inode: int) -> int | None:
-    """A descriptor of ``path`` if it is the file ``inode``, else ``None``."""
+def _open_if(path: Path, inode: int, fingerprint: Fingerprint | None) -> int | None:
+    """A descriptor of ``path`` if it is the file ``inode`` with that start, else ``None``."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     except OSError:
         return None
-    if os.fstat(fd).st_ino == inode:
+    if os.fstat(fd).st_ino == inode and (fingerprint is None or fingerprint.matches(fd)):
         return fd
     os.close(fd)
     return None
