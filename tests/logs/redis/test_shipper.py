@@ -105,12 +105,11 @@ def test_sigkill_at_any_point_then_restarts_ship_every_line_exactly_once(
         for _ in range(3):
             with shipping(redis_server.url, "web", log, "web-1", "--batch", "100") as shipper:
                 floor = reached + 5_000
-                wait_until(
-                    lambda floor=floor: client.xlen("streamboard:log:web") >= floor,
-                    60.0,
-                    f"{floor} entries",
-                    step=0.005,
-                )
+
+                def past_floor(floor: int = floor) -> bool:
+                    return int(client.xlen("streamboard:log:web")) >= floor
+
+                wait_until(past_floor, 60.0, f"{floor} entries", step=0.005)
                 shipper.kill()  # wherever it was: reading, between XADDs, awaiting a reply
             reached = int(client.xlen("streamboard:log:web"))
         assert reached < total, "the kills came too late to interrupt anything"
