@@ -7,6 +7,7 @@ port with everything it had: a restart, not a new Redis.
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import shutil
@@ -19,7 +20,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import redis
+from httpx_sse import EventSource, ServerSentEvent
 
 from tests.support.live import ROOT, free_port, stop, wait_until
 from tests.support.services import skip_or_fail
@@ -145,3 +148,34 @@ def shipped_lines(client: redis.Redis, name: str, host: str | None = None) -> li
 def write_lines(path: Path, texts: list[str]) -> None:
     with path.open("a") as f:
         f.write("".join(text + "\n" for text in texts))
+
+
+@contextmanager
+def sse(
+    url: str, cookie: str, headers: dict[str, str] | None = None, timeout: float = 15.0
+) -> Iterator[Iterator[ServerSentEvent]]:
+    """The events of a live stream as they arrive (httpx-sse), the opening ``retry:`` left out."""
+    with (
+        httpx.Client(timeout=httpx.Timeout(timeout, connect=5.0)) as client,
+        client.stream("GET", url, headers={"Cookie": cookie, **(headers or {})}) as response,
+    ):
+        assert response.status_code == 200, response.read()
+        yield (e for e in EventSource(response).iter_sse() if e.data or e.event != "message")
+
+
+def read_lines(
+    events: Iterator[ServerSentEvent], count: int, notices: list[str] | None = None
+) -> tuple[list[tuple[str, str]], str]:
+    """``(host, text)`` of the next ``count`` lines (``format=json``), and the last event's id."""
+    lines: list[tuple[str, str]] = []
+    last_id = ""
+    for event in events:
+        data = json.loads(event.data)
+        if event.event == "notice" and notices is not None:
+            notices.append(data["notice"])
+        elif event.event == "lines":
+            lines += [(line.get("host", ""), line["text"]) for line in data["lines"]]
+        last_id = event.id or last_id
+        if len(lines) >= count:
+            return lines, last_id
+    raise AssertionError(f"the stream ended after {lines}")
