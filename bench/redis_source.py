@@ -88,6 +88,14 @@ def wait_ready(process: subprocess.Popen[bytes], marker: bytes, timeout: float =
         raise SystemExit(f"not ready: {line!r}")
 
 
+def added(client: redis.Redis, key: str) -> int:
+    try:
+        info: dict[str, Any] = client.xinfo_stream(key)
+    except redis.ResponseError:
+        return 0  # not created yet
+    return int(info["entries-added"])
+
+
 def line_text(seq: int) -> str:
     head = f"INFO bench {seq} {time.monotonic_ns()} "
     return head + "x" * (LINE_BYTES - 1 - len(head))
@@ -179,8 +187,9 @@ class Bench:
         wait_ready(shipper, b"ship_log: shipping")
         start_cpu, start = cpu_seconds(shipper.pid), time.monotonic()
         redis_cpu = cpu_seconds(self.redis_pid)
-        with redis.Redis.from_url(self.redis_url) as client:
-            while int(client.xlen("streamboard:log:tput")) < lines:
+        with redis.Redis.from_url(self.redis_url, decode_responses=True) as client:
+            # Entries ever added, not XLEN: the stream is trimmed (MAXLEN ~) as it grows.
+            while added(client, "streamboard:log:tput") < lines:
                 time.sleep(0.002)
         wall = time.monotonic() - start
         cpu = cpu_seconds(shipper.pid) - start_cpu
@@ -320,6 +329,8 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=1, help="latency: SSE clients")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args()
+    # SIGTERM (``timeout``) unwinds like Ctrl-C, so every process started is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     work = Path(tempfile.mkdtemp(prefix="streamboard-redis-bench-"))
     bench = Bench(args, work)
     try:
