@@ -20,7 +20,8 @@ Choices:
   reading and retries with a capped exponential backoff; it keeps its
   descriptor, so a rotation meanwhile is drained from the old inode first.
   A shipper that was stopped finds the file it was in by inode, under
-  ``PATH`` or a rotated name beside it (``PATH.1``...), and finishes it; if it
+  ``PATH`` or a rotated name beside it (``PATH.1``...), and finishes it, then
+  each newer rotated file in turn (``ShippingReader``); if it
   is gone, a ``gap`` entry says from which byte the rest was lost. Inodes are
   reused at once by file systems (a deleted log's number is often the new
   log's), so the recorded position also holds a fingerprint of the file's
@@ -167,7 +168,16 @@ class RawLines(LineParser):
 
 
 class ShippingReader(FileReader):
-    """The file source's reader, unparsed, and able to resume at a shipped cursor."""
+    """The file source's reader, unparsed, resuming at a shipped cursor, through rotations.
+
+    After draining a rotated file, the file source's reader goes on with
+    whatever ``PATH`` is now. A shipper that fell behind (Redis was away, or
+    it was stopped) may have been overtaken by more than one rotation: the
+    file it drained is then ``PATH.2`` or later, and the newer ones between
+    it and ``PATH`` would be skipped. So after a rotation this reader goes
+    on with the next newer numbered sibling (``PATH.<k-1>`` after
+    ``PATH.<k>``) until it reaches ``PATH`` again.
+    """
 
     def __init__(self, path: Path) -> None:
         super().__init__(path)
@@ -176,6 +186,36 @@ class ShippingReader(FileReader):
     def resume(self, fd: int, offset: int) -> None:
         """Follow ``fd`` (the file the last shipped line was in) from ``offset``."""
         self._switch(fd, offset)
+
+    def _open(self) -> int | None:
+        if self.fd is not None:  # a rotation: the file after the one just drained
+            fd = self._open_newer_sibling()
+            if fd is not None:
+                return fd
+        return super()._open()
+
+    def _open_newer_sibling(self) -> int | None:
+        number = _rotation_number(self.path, self.inode)
+        if number is None or number <= 1:
+            return None
+        try:
+            return os.open(
+                self.path.with_name(f"{self.path.name}.{number - 1}"),
+                os.O_RDONLY | getattr(os, "O_CLOEXEC", 0),
+            )
+        except OSError:
+            return None
+
+
+def _rotation_number(path: Path, inode: int, limit: int = 20) -> int | None:
+    """``k`` if the file ``inode`` is now ``PATH.<k>``, else ``None``."""
+    for number in range(1, limit + 1):
+        try:
+            if os.stat(path.with_name(f"{path.name}.{number}")).st_ino == inode:
+                return number
+        except OSError:
+            return None  # numbered rotation has no holes
+    return None
 
 
 class Stopped(Exception):

@@ -132,6 +132,31 @@ def test_a_restarted_shipper_finishes_a_file_rotated_while_it_was_stopped(
         )
 
 
+def test_a_restarted_shipper_overtaken_by_two_rotations_ships_every_generation_once(
+    redis_server: RedisProcess, log: Path
+):
+    one, two = log.with_name("app.log.1"), log.with_name("app.log.2")
+    write_lines(log, texts("first", 2))
+    with shipping(redis_server.url, "web", log, "web-1"):
+        wait_for_lines(redis_server, texts("first", 2))
+    write_lines(log, texts("first after stop", 2))
+    os.rename(log, one)
+    write_lines(log, texts("second", 2))
+    os.rename(one, two)  # logrotate's order: the oldest moves first
+    os.rename(log, one)
+    write_lines(log, texts("third", 2))
+    with shipping(redis_server.url, "web", log, "web-1"):
+        wait_for_lines(
+            redis_server,
+            [
+                *texts("first", 2),
+                *texts("first after stop", 2),
+                *texts("second", 2),
+                *texts("third", 2),
+            ],
+        )
+
+
 def test_a_file_rotated_away_and_deleted_while_stopped_leaves_a_gap_marker(
     redis_server: RedisProcess, log: Path
 ):
