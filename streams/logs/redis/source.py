@@ -79,6 +79,11 @@ class RedisSource:
 
     async def download(self, request: HttpRequest) -> HttpResponseBase:
         """The retained lines as text; a 503 before the first byte if Redis does not answer."""
+        disposition = f'attachment; filename="{self.name}.log"'
+        if request.method == "HEAD":
+            head = HttpResponse(content_type="text/plain; charset=utf-8")
+            head["Content-Disposition"] = disposition
+            return head
         client = connect(self.url)
         key = stream_key(self.stream)
         try:
@@ -91,7 +96,7 @@ class RedisSource:
                 content_type="text/plain; charset=utf-8",
             )
         response = TextStreamResponse(_retained_text(client, key, first))
-        response["Content-Disposition"] = f'attachment; filename="{self.name}.log"'
+        response["Content-Disposition"] = disposition
         return response
 
 

@@ -165,3 +165,20 @@ def test_redis_restarted_while_a_client_watches_loses_and_repeats_nothing(
         ("web-1", "INFO after"),
     ]
     assert any("unreachable" in notice for notice in notices)
+
+
+def test_the_pages_and_the_overview_show_a_redis_source(
+    server: LiveServer, redis_server: RedisProcess, staff_cookie: str
+):
+    add(redis_server, ["INFO already there"])
+    cookie = {"Cookie": staff_cookie}
+    for page in ("/logs/", "/logs/web/", "/"):
+        assert httpx.get(server.url(page), headers=cookie).status_code == 200, page
+    head = httpx.head(server.url("/logs/web/download"), headers=cookie)
+    assert head.status_code == 200
+    assert head.headers["content-disposition"] == 'attachment; filename="web.log"'
+    with sse(server.url("/streams/overview/"), staff_cookie) as events:
+        assert "INFO already there" in next(events).data  # the card at connect
+        add(redis_server, ["ERROR a new one"], host="web-2")
+        card = next(e for e in events if "ERROR a new one" in e.data)
+    assert card.event == "source-web"
