@@ -192,3 +192,31 @@ def test_redis_stopped_and_restarted_loses_nothing_written_meanwhile(
             redis_server, [*texts("before", 3), *texts("during", 3), *texts("rotated during", 3)]
         )
         assert shipper.logged("Redis answers again")
+
+
+def test_each_batch_trims_the_stream_by_length_and_by_age(redis_server: RedisProcess, log: Path):
+    with redis_server.client() as client:
+        for i in range(1, 251):  # entries from 1970: older than any age bound
+            client.xadd("streamboard:log:web", {"host": "old", "line": f"old {i}"}, id=f"1-{i}")
+        write_lines(log, texts("recent", 10))
+        age = {"STREAMBOARD_REDIS_LOG_MAX_AGE_SECONDS": "3600", "STREAMBOARD_REDIS_LOG_MAXLEN": "0"}
+        with shipping(redis_server.url, "web", log, "web-1", env=age):
+            wait_until(lambda: len(shipped_lines(client, "web", "web-1")) == 10, 30.0, "shipped")
+        # ``MINID ~`` drops whole nodes (100 entries each): what is left of 1970 is a partial node.
+        assert len(shipped_lines(client, "web", "old")) < 100
+        client.delete("streamboard:log:web", "streamboard:log:web:shipped")
+        log.unlink()
+        write_lines(log, texts("line", 1000))
+        maxlen = {"STREAMBOARD_REDIS_LOG_MAXLEN": "100"}
+        with shipping(redis_server.url, "web", log, "web-1", env=maxlen):
+
+            def all_added() -> bool:
+                if not client.exists("streamboard:log:web"):
+                    return False
+                info = client.xinfo_stream("streamboard:log:web")
+                return int(info["entries-added"]) >= 1000
+
+            wait_until(all_added, 30.0, "1000 entries added")
+        kept = shipped_lines(client, "web")
+    assert 100 <= len(kept) <= 200  # ``MAXLEN ~``: at least the bound, within a node of it
+    assert kept == texts("line", 1000)[-len(kept) :]
