@@ -248,6 +248,7 @@ class Shipper:
         self.reader = ShippingReader(path)
         self.batch = 0
         self.shipped_lines = 0
+        self.failures = 0  # attempts Redis did not answer (tests wait on it)
         self.resumed_from: Shipped | None = None
         self._script = client.register_script(SHIP_SCRIPT)
         self._keys = [stream_key(name), shipped_key(name)]
@@ -469,6 +470,7 @@ class Shipper:
                     logger.warning("Redis is unreachable (%s); retrying", exc)
                     self._unreachable = True
                 self._observe_size()
+                self.failures += 1
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(delay):
                         await self._stop.wait()
