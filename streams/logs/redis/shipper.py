@@ -455,9 +455,10 @@ class Shipper:
         ]
         for item in batch:
             args += (item.kind, item.text, str(item.pos))
-        await self._script(keys=self._keys, args=args)
+        added = await self._script(keys=self._keys, args=args)
         self.batch = number
-        self.shipped_lines += sum(1 for item in batch if item.kind == "line")
+        if added != -1:  # -1: Redis had it already (its reply was lost before)
+            self.shipped_lines += sum(1 for item in batch if item.kind == "line")
 
     async def _retrying(self, call: Callable[[], Awaitable[T]]) -> T:
         """``call()`` until Redis answers, with backoff; ``Stopped`` if asked to stop meanwhile."""

@@ -1,4 +1,4 @@
-"""A truncation that overtakes a Redis outage: the shipper says how much it lost.
+"""The shipper in-process: a truncation that overtakes an outage, and a batch sent twice.
 
 In-process (a ``Shipper`` on this loop), because the case needs to know that
 the shipper has looked at the file after the lines that will be lost were
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.logs.redis.shipper import Shipper
+from streams.logs.redis.shipper import SHIP_SCRIPT, Shipper
 from streams.logs.redis.stream import connect
 from tests.logs.redis.support import RedisProcess, entries, redis_process, write_lines
 
@@ -75,3 +75,18 @@ async def test_a_truncation_during_an_outage_becomes_a_gap_saying_how_many_bytes
         f"The file was truncated before at least {len(lost) + 1} bytes of it were read: "
         "they were lost."
     ]
+
+
+def test_a_batch_sent_again_after_a_lost_reply_is_not_added_twice(redis_server: RedisProcess):
+    """What the shipper does when the connection breaks after the script ran: send it again."""
+    with redis_server.client() as client:
+        ship = client.register_script(SHIP_SCRIPT)
+        keys = ["streamboard:log:web", "streamboard:log:web:shipped"]
+        batch = ["web-1", 7, 0, 0, "5:20"]
+        batch += ["line", "INFO one", "5:10", "line", "INFO two", "5:20"]
+        assert ship(keys=keys, args=batch) == 2
+        assert ship(keys=keys, args=batch) == -1  # batch 7 is recorded: nothing added
+        assert [f["line"] for _, f in entries(client, "web")] == ["INFO one", "INFO two"]
+        assert client.hget(keys[1], "web-1") == "7 5:20"
+        following = ["web-1", 8, 0, 0, "5:30", "line", "INFO three", "5:30"]
+        assert ship(keys=keys, args=following) == 1
