@@ -44,7 +44,6 @@ import contextlib
 import functools
 import logging
 import os
-import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,14 +54,22 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from streams.logs.files.cursor import Cursor
-from streams.logs.files.reader import FileReader, StepResult
+from streams.logs.files.reader import StepResult
 from streams.logs.files.watch import (
     FALLBACK_POLL_SECONDS,
     SAFETY_POLL_SECONDS,
     Watcher,
     start_watch,
 )
-from streams.logs.lines import LineParser, LogCursor, LogLine
+from streams.logs.lines import LogLine
+from streams.logs.redis.shipped_file import (
+    FINGERPRINT_BYTES,
+    Fingerprint,
+    Shipped,
+    ShippingReader,
+    candidates,
+    open_if,
+)
 from streams.logs.redis.stream import EntryKind, shipped_key, stream_key
 
 logger = logging.getLogger(__name__)
@@ -70,8 +77,6 @@ logger = logging.getLogger(__name__)
 #: Entries per atomic batch, and the text bytes a batch carries at most.
 BATCH_LINES: Final = 1000
 BATCH_BYTES: Final = 1024 * 1024
-#: How much of a file's start its fingerprint covers.
-FINGERPRINT_BYTES: Final = 1024
 #: Backoff between attempts while Redis is unreachable: first, then at most (seconds).
 BACKOFF_FIRST: Final = 0.05
 BACKOFF_MAX: Final = 2.0
@@ -114,108 +119,6 @@ class Item:
     kind: EntryKind
     text: str
     pos: Cursor
-
-
-@dataclass(frozen=True, slots=True)
-class Fingerprint:
-    """The CRC-32 of a file's first ``length`` bytes: tells a reused inode from the same file."""
-
-    length: int
-    crc: int
-
-    @classmethod
-    def of(cls, fd: int, length: int = FINGERPRINT_BYTES) -> Fingerprint:
-        head = os.pread(fd, length, 0)
-        return cls(len(head), zlib.crc32(head))
-
-    @classmethod
-    def parse(cls, value: str) -> Fingerprint:
-        length, _, crc = value.partition(":")
-        return cls(int(length), int(crc))
-
-    def matches(self, fd: int) -> bool:
-        return Fingerprint.of(fd, self.length) == self
-
-    def __str__(self) -> str:
-        return f"{self.length}:{self.crc}"
-
-
-@dataclass(frozen=True, slots=True)
-class Shipped:
-    """A host's position as recorded in Redis: its last batch, file cursor and fingerprint."""
-
-    batch: int
-    cursor: Cursor
-    fingerprint: Fingerprint | None = None
-
-    @classmethod
-    def parse(cls, value: str) -> Shipped:
-        number, cursor, *rest = value.split(" ")
-        fingerprint = Fingerprint.parse(rest[0]) if rest else None
-        return cls(int(number), Cursor.parse(cursor), fingerprint)
-
-    def __str__(self) -> str:
-        if self.fingerprint is None:
-            return f"{self.batch} {self.cursor}"
-        return f"{self.batch} {self.cursor} {self.fingerprint}"
-
-
-class RawLines(LineParser):
-    """A parser that does not parse: the shipper moves text; the dashboard reads it."""
-
-    def parse(self, text: str, cursor: LogCursor) -> LogLine:
-        return LogLine(text, "info", cursor)
-
-
-class ShippingReader(FileReader):
-    """The file source's reader, unparsed, resuming at a shipped cursor, through rotations.
-
-    After draining a rotated file, the file source's reader goes on with
-    whatever ``PATH`` is now. A shipper that fell behind (Redis was away, or
-    it was stopped) may have been overtaken by more than one rotation: the
-    file it drained is then ``PATH.2`` or later, and the newer ones between
-    it and ``PATH`` would be skipped. So after a rotation this reader goes
-    on with the next newer numbered sibling (``PATH.<k-1>`` after
-    ``PATH.<k>``) until it reaches ``PATH`` again.
-    """
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(path)
-        self.parser = RawLines()
-
-    def resume(self, fd: int, offset: int) -> None:
-        """Follow ``fd`` (the file the last shipped line was in) from ``offset``."""
-        self._switch(fd, offset)
-
-    def _open(self) -> int | None:
-        if self.fd is not None:  # a rotation: the file after the one just drained
-            fd = self._open_newer_sibling()
-            if fd is not None:
-                return fd
-        return super()._open()
-
-    def _open_newer_sibling(self) -> int | None:
-        number = _rotation_number(self.path, self.inode)
-        if number is None or number <= 1:
-            return None
-        try:
-            return os.open(
-                self.path.with_name(f"{self.path.name}.{number - 1}"),
-                os.O_RDONLY | getattr(os, "O_CLOEXEC", 0),
-            )
-        except OSError:
-            return None
-
-
-def _rotation_number(path: Path, inode: int, limit: int = 20) -> int | None:
-    """``k`` if the file ``inode`` is now ``PATH.<k>``, else ``None``."""
-    for number in range(1, limit + 1):
-        try:
-            if os.stat(path.with_name(f"{path.name}.{number}")).st_ino == inode:
-                return number
-        except OSError:
-            return None  # numbered rotation has no holes
-    return None
 
 
 class Stopped(Exception):
@@ -308,8 +211,8 @@ class Shipper:
         cursor = stored.cursor
         if cursor.inode == 0:
             return []  # nothing was in a file yet: the file from its start
-        for candidate in self._candidates():
-            fd = _open_if(candidate, cursor.inode, stored.fingerprint)
+        for candidate in candidates(self.path):
+            fd = open_if(candidate, cursor.inode, stored.fingerprint)
             if fd is None:
                 continue
             if os.fstat(fd).st_size >= cursor.offset:
@@ -334,21 +237,6 @@ class Shipper:
                 Cursor(restart, 0) if restart else Cursor.origin(),
             )
         ]
-
-    def _candidates(self) -> list[Path]:
-        """``PATH``, then its rotated names beside it (``PATH.1``, ``PATH.2``...)."""
-        prefix = self.path.name + "."
-        try:
-            names = os.listdir(self.path.parent)
-        except OSError:
-            names = []
-
-        def order(name: str) -> tuple[int, str]:
-            suffix = name[len(prefix) :]
-            return (int(suffix), "") if suffix.isdigit() else (1 << 30, suffix)
-
-        siblings = sorted((n for n in names if n.startswith(prefix)), key=order)
-        return [self.path, *(self.path.parent / n for n in siblings)]
 
     # -- reading -------------------------------------------------------------
 
@@ -483,18 +371,6 @@ class Shipper:
                 logger.warning("Redis answers again; shipping")
                 self._unreachable = False
             return result
-
-
-def _open_if(path: Path, inode: int, fingerprint: Fingerprint | None) -> int | None:
-    """A descriptor of ``path`` if it is the file ``inode`` with that start, else ``None``."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-    except OSError:
-        return None
-    if os.fstat(fd).st_ino == inode and (fingerprint is None or fingerprint.matches(fd)):
-        return fd
-    os.close(fd)
-    return None
 
 
 def _inode(path: Path) -> int:
