@@ -75,7 +75,8 @@ def parse_log_sources(raw: str, name: str = "STREAMBOARD_LOGS") -> dict[str, Pat
 
     Names are what requests use (a URL never carries a path), so they must be
     slug-like; paths must be absolute so the server's working directory
-    cannot change what is served.
+    cannot change what is served. A location ``scheme:rest`` (``redis:web``)
+    names another kind of source (``streams.logs.sources.KINDS``).
     """
     sources: dict[str, Path] = {}
     for item in raw.split(","):
@@ -90,7 +91,8 @@ def parse_log_sources(raw: str, name: str = "STREAMBOARD_LOGS") -> dict[str, Pat
             raise ImproperlyConfigured(
                 f"{name}: source name {key!r} may contain only letters, digits, - and _."
             )
-        if not os.path.isabs(path):
+        scheme, colon, _ = path.partition(":")
+        if not os.path.isabs(path) and not (colon and scheme.isidentifier()):
             raise ImproperlyConfigured(
                 f"{name}: the path of {key!r} must be absolute, not {path!r}."
             )

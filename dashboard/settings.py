@@ -156,6 +156,12 @@ STREAMBOARD_HEARTBEAT_SECONDS = _float("STREAMBOARD_HEARTBEAT_SECONDS", minimum=
 STREAMBOARD_QUEUE_SIZE = env_int(
     "STREAMBOARD_QUEUE_SIZE", conf.DEFAULTS["STREAMBOARD_QUEUE_SIZE"], minimum=1
 )
+# ``redis:`` log sources (``manage.py ship_log``): how many entries a stream
+# keeps, and how old they may grow (0: no age bound).
+STREAMBOARD_REDIS_LOG_MAXLEN = env_int(
+    "STREAMBOARD_REDIS_LOG_MAXLEN", conf.DEFAULTS["STREAMBOARD_REDIS_LOG_MAXLEN"], minimum=0
+)
+STREAMBOARD_REDIS_LOG_MAX_AGE_SECONDS = _float("STREAMBOARD_REDIS_LOG_MAX_AGE_SECONDS", minimum=0.0)
 # Background exports (ExportJob): rows per chunk, an optional pause per chunk
 # (to watch a bar on small data), how often progress is saved and published,
 # how often a server polls job rows when the channel layer does not cross

@@ -37,6 +37,8 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "STREAMBOARD_JOB_RETENTION_DAYS": 7.0,
         "STREAMBOARD_JOB_PRUNE_SECONDS": 3600.0,
         "STREAMBOARD_JOB_CHUNK_DELAY": 0.0,
+        "STREAMBOARD_REDIS_LOG_MAXLEN": 100_000,
+        "STREAMBOARD_REDIS_LOG_MAX_AGE_SECONDS": 0.0,
     }
 )
 EXPORT_SUBDIR = "exports"
@@ -148,3 +150,18 @@ def job_prune_seconds() -> float:
 def job_chunk_delay() -> float:
     """A pause after each chunk of the demo's tracked tasks (0: none); lets a demo or test watch."""
     return float(_get("STREAMBOARD_JOB_CHUNK_DELAY"))
+
+
+def redis_url() -> str:
+    """``REDIS_URL``: the channel layer's Redis and the ``redis:`` log sources' (empty: none)."""
+    return str(getattr(settings, "REDIS_URL", "") or "")
+
+
+def redis_log_maxlen() -> int:
+    """How many entries a ``redis:`` log stream keeps (``XADD``/``XTRIM MAXLEN ~``; 0: no bound)."""
+    return int(_get("STREAMBOARD_REDIS_LOG_MAXLEN"))
+
+
+def redis_log_max_age() -> float:
+    """How old (seconds) a ``redis:`` log stream's entries may grow (``XTRIM MINID ~``; 0: any)."""
+    return float(_get("STREAMBOARD_REDIS_LOG_MAX_AGE_SECONDS"))

@@ -34,18 +34,21 @@ from streams.logs.sources import LogSource, SourceSubscription
 
 @dataclass
 class LineFilter:
-    """A minimum level and a case-insensitive substring; tracebacks follow their header."""
+    """A minimum level, a case-insensitive substring and a host; tracebacks follow their header."""
 
     level: Level | None = None
     query: str = ""
+    host: str = ""
     _keep_entry: bool | None = field(default=None, repr=False)
 
     @property
     def active(self) -> bool:
-        return self.level is not None or bool(self.query)
+        return self.level is not None or bool(self.query) or bool(self.host)
 
     def matches(self, line: LogLine) -> bool:
         if not at_least(line.level, self.level):
+            return False
+        if self.host and line.host != self.host:
             return False
         return not self.query or self.query.casefold() in line.text.casefold()
 

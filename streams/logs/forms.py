@@ -72,6 +72,12 @@ class LogStreamForm(forms.Form):
         choices=[("", "all"), *((lvl, lvl) for lvl in LEVELS)], required=False
     )
     q = forms.CharField(required=False, max_length=MAX_QUERY, strip=False)
+    host = forms.RegexField(
+        regex=r"^\S{1,200}$",
+        required=False,
+        strip=False,
+        error_messages={"invalid": "must be a host label (1 to 200 characters, no spaces)"},
+    )
     backfill = forms.IntegerField(required=False, min_value=0, max_value=MAX_BACKFILL)
     format = forms.ChoiceField(choices=[(f, f) for f in FORMATS], required=False)
     last_event_id = CursorField(required=False)
@@ -109,7 +115,9 @@ class LogStreamForm(forms.Form):
         backfill = data.get("backfill")
         return LogQuery(
             line_filter=LineFilter(
-                cast(Level | None, data.get("level") or None), data.get("q") or ""
+                cast(Level | None, data.get("level") or None),
+                data.get("q") or "",
+                data.get("host") or "",
             ),
             backfill=DEFAULT_BACKFILL if backfill is None else backfill,
             fmt=cast(Format, data.get("format") or "html"),

@@ -143,9 +143,12 @@ class LogLine:
     cursor: LogCursor
     continuation: bool = False
     json: str | None = None  # the pretty-printed object, for JSON lines
+    host: str = ""  # the shipping host's label (sources fed by several hosts)
 
     def as_dict(self) -> dict[str, object]:
-        """The public JSON shape of a line (``format=json``)."""
+        """The public JSON shape of a line (``format=json``); ``host`` only when known."""
+        if self.host:
+            return {"text": self.text, "level": self.level, "host": self.host}
         return {"text": self.text, "level": self.level}
 
 

@@ -47,6 +47,7 @@ from streams.logs.lines import LogCursor, LogLine
 #: classes). Locations without a scheme are files.
 KINDS: Final[dict[str, str]] = {
     "file": "streams.logs.files.source:from_location",
+    "redis": "streams.logs.redis.source:from_location",
 }
 
 

@@ -80,6 +80,8 @@ SCALAR_READERS: dict[str, Callable[[], object]] = {
     "STREAMBOARD_JOB_RETENTION_DAYS": conf.job_retention_days,
     "STREAMBOARD_JOB_PRUNE_SECONDS": conf.job_prune_seconds,
     "STREAMBOARD_JOB_CHUNK_DELAY": conf.job_chunk_delay,
+    "STREAMBOARD_REDIS_LOG_MAXLEN": conf.redis_log_maxlen,
+    "STREAMBOARD_REDIS_LOG_MAX_AGE_SECONDS": conf.redis_log_max_age,
 }
 
 
