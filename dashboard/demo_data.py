@@ -7,32 +7,31 @@ can all drive it.
 
 Design choices, each measured (docs/benchmarks.md, "Demo seeding"):
 
-- **No model instances, no per-value field conversion.** The ORM's
-  per-object path (and even ``get_db_prep_save`` per value) costs more than
-  the inserts. Rows are built as the database values Django itself writes
-  (SQLite: UUID as 32 hex digits, datetimes as ``YYYY-MM-DD HH:MM:SS.ffffff``
-  in UTC, JSON as ``json.dumps`` text; PostgreSQL: the same text, parsed by
-  the server), mostly from small precomputed tables; the tests read every
-  field back through the ORM.
+- **SQLite generates the rows itself** (``SqliteOrderSelect``): one
+  ``INSERT ... SELECT`` per batch over a recursive CTE that counts the rows
+  and draws each row's pseudo-random integers by integer hashing of its
+  number. No row passes through Python, so nothing is converted or bound
+  per value; the statement runs in C with the GIL released. The values are
+  the ones Django itself writes (UUID as 32 hex digits, datetimes as naive
+  UTC ``YYYY-MM-DD HH:MM:SS.ffffff``, decimals as numbers, JSON as
+  ``json.dumps`` text); the tests read every field back through the ORM.
+- **PostgreSQL: rows built in Python** (``OrderRows``, mostly from small
+  precomputed tables) **and COPY** (psycopg 3's ``cursor.copy``), one per
+  batch, the next batch built in a thread meanwhile.
 - **Deterministic from a seed, row by row.** Row ``n``'s values depend only on
-  ``seed`` and ``n`` (random numbers are drawn per fixed block of rows), so a
-  top-up gives the same rows a single seed of that size would have.
-- **Rows in time order.** Order ``n`` is placed ``n`` steps of about 63 s
+  ``seed`` and ``n`` (SQLite: hashes of ``n``; PostgreSQL: random numbers drawn
+  per fixed block of rows), so a top-up gives the same rows a single seed of
+  that size would have.
+- **Rows in time order.** Order ``n`` is placed in its own slot of about 63 s
   after 2024-01-01 (1,000,000 orders span two years), and its UUID is a
   version 7 UUID of that instant: every index but the customer's and the
-  status's then grows at its end instead of at random pages, which is most
-  of SQLite's insert cost at 1M rows.
-- **SQLite: one prepared multi-row INSERT through ``executemany``**,
-  ``ROWS_PER_STATEMENT`` rows per execution (fewer VM round trips, and the
-  GIL is released for a whole statement, so the next batch is generated in
-  a thread meanwhile), one transaction per ``batch`` rows: an interrupted
-  seed keeps what it committed, and the write lock is held for a fraction
-  of a second at a time, so the server and the worker keep working while
-  the demo seeds in the background.
+  status's then grows at its end instead of at random pages.
+- **One transaction per ``batch`` rows**: an interrupted seed keeps what it
+  committed, and the write lock is held for a fraction of a second at a
+  time, so the server and the worker keep working while the demo seeds in
+  the background.
 - **SQLite's first seed builds the secondary indexes once, at the end**
   (``indexes_set_aside``): 40 % less CPU than maintaining them row by row.
-- **PostgreSQL: COPY** (psycopg 3's ``cursor.copy``), one per batch.
-- The cyclic garbage collector is paused while seeding (``no_cyclic_gc``).
 """
 
 from __future__ import annotations
@@ -55,7 +54,7 @@ from dashboard.models import Customer, Order
 
 DEFAULT_SEED = 2024
 BATCH = 50_000
-ROWS_PER_STATEMENT = 100  # 1,200 parameters: far below SQLite's 32,766
+ROWS_PER_STATEMENT = 100  # other backends' multi-row INSERT: 1,200 parameters
 BLOCK = 10_000  # rows drawn from one random generator; fixes which rows a seed gives
 SQLITE_CACHE_KIB = 64 * 1024
 CUSTOMERS = 1_000
@@ -238,6 +237,9 @@ def ensure_customers(using: str = DEFAULT_DB_ALIAS) -> list[int]:
 
 class OrderRows:
     """Order rows as database values, in ``ORDER_COLUMNS`` order; pure Python, no database.
+
+    PostgreSQL's (and any other backend's) rows; SQLite computes its own
+    (``SqliteOrderSelect``).
 
     ``batch(start, count)`` gives rows ``start`` to ``start + count - 1`` (0-based;
     row ``n`` is reference ``ORD-{n + 1}``), about 2 µs a row. What is unique or
@@ -473,7 +475,8 @@ class SqliteOrderSelect:
 
         def timestamp(seconds: str, micros: str) -> str:
             # datetime() and a concatenation: half the cost of strftime() or printf().
-            return f"datetime({seconds}, 'unixepoch') || '.' || substr({micros} % 1000000 + 1000000, 2)"
+            fraction = f"substr({micros} % 1000000 + 1000000, 2)"
+            return f"datetime({seconds}, 'unixepoch') || '.' || {fraction}"
 
         if self.contiguous:
             customer = f"{self.customer_ids[0]} + customer % {len(self.customer_ids)}"
@@ -539,10 +542,6 @@ def row_writer(db: BaseDatabaseWrapper) -> RowWriter:
     columns = ", ".join(db.ops.quote_name(column) for column in ORDER_COLUMNS)
     if db.vendor == "postgresql":
         return partial_copy(db, f"COPY {table} ({columns}) FROM STDIN")
-    if db.vendor == "sqlite":
-        with db.cursor() as cursor:
-            # This connection's page cache: the indexes' hot pages stay in memory.
-            cursor.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
     return partial_insert(db, table, columns)
 
 
