@@ -140,9 +140,10 @@ def seed_orders(
     done = 0
     with indexes_set_aside(db, first_seed=existing == 0), write_batch as write:
         start = existing
-        for size in batches(missing, batch):
+        sizes = list(batches(missing, batch))
+        for size, following in zip(sizes, [*sizes[1:], 0], strict=True):
             with transaction.atomic(using=using):
-                write(start, size)
+                write(start, size, following)
             start += size
             done += size
             if on_progress is not None:
@@ -331,7 +332,10 @@ def combination(rng: random.Random) -> tuple[str, int, str, str, bool, str]:
     )
 
 
-BatchWriter = Callable[[int, int], None]
+# write(start, count, following): rows start to start + count - 1, in the
+# current transaction; the next call (if following > 0) asks for the next
+# ``following`` rows.
+BatchWriter = Callable[[int, int, int], None]
 
 
 @contextmanager
@@ -348,10 +352,13 @@ def python_batches(
     with no_cyclic_gc(), ThreadPoolExecutor(1, thread_name_prefix="seed-rows") as pool:
         pending: dict[tuple[int, int], Future[list[Row]]] = {}
 
-        def write(start: int, count: int) -> None:
+        def write(start: int, count: int, following: int) -> None:
             job = pending.pop((start, count), None) or pool.submit(rows.batch, start, count)
             values = job.result()
-            pending[start + count, count] = pool.submit(rows.batch, start + count, count)
+            if following:
+                pending[start + count, following] = pool.submit(
+                    rows.batch, start + count, following
+                )
             write_rows(values)
 
         yield write
@@ -372,22 +379,22 @@ def sqlite_batches(
     select = SqliteOrderSelect(customer_ids, seed=seed)
     table = db.ops.quote_name(Order._meta.db_table)
     columns = ", ".join(db.ops.quote_name(column) for column in ORDER_COLUMNS)
-    with db.cursor() as cursor:
-        # This connection's page cache: the indexes' hot pages stay in memory.
-        cursor.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
-        # The metadata's JSON_VALID check costs 10 % of the insert; the JSON is
-        # one fixed template of integers and fixed strings, valid by construction
-        # (the tests read it back). This connection only, and only while seeding.
-        cursor.execute("PRAGMA ignore_check_constraints = ON")
-        for statement in select.setup():
-            cursor.execute(statement)
 
-    def write(start: int, count: int) -> None:
+    def write(start: int, count: int, following: int) -> None:
         with db.cursor() as cursor:
             # No parameters: Django passes the text to SQLite untouched (printf's %).
             cursor.execute(select.insert(table, columns, start, count))
 
     try:
+        with db.cursor() as cursor:
+            # This connection's page cache: the indexes' hot pages stay in memory.
+            cursor.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
+            # The metadata's JSON_VALID check costs 10 % of the insert; the JSON is
+            # one fixed template of integers and fixed strings, valid by construction
+            # (the tests read it back). This connection only, and only while seeding.
+            cursor.execute("PRAGMA ignore_check_constraints = ON")
+            for statement in select.setup():
+                cursor.execute(statement)
         yield write
     finally:
         with db.cursor() as cursor:
