@@ -85,6 +85,7 @@ def test_every_field_reads_back_through_the_orm_as_its_type(db: None) -> None:
         order.full_clean(exclude=["customer"])  # every value fits its field
         assert isinstance(order.uuid, uuid.UUID)
         assert order.uuid.version == 7
+        assert order.uuid.variant == uuid.RFC_4122
         assert order.status in Order.Status.values
         assert isinstance(order.quantity, int)
         assert 1 <= order.quantity <= 20
