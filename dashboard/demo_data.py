@@ -135,6 +135,8 @@ def seed_orders(
         on_progress(0, missing)
     if db.vendor == "sqlite":
         write_batch = sqlite_batches(db, customer_ids, seed=seed)
+    elif db.vendor == "postgresql":
+        write_batch = postgres_batches(db, customer_ids, seed=seed)
     else:
         write_batch = python_batches(db, customer_ids, seed=seed)
     done = 0
@@ -367,6 +369,23 @@ def python_batches(
 
 
 @contextmanager
+def postgres_batches(
+    db: BaseDatabaseWrapper, customer_ids: Sequence[int], *, seed: int
+) -> Iterator[BatchWriter]:
+    """PostgreSQL generates the rows itself: one ``INSERT ... SELECT`` per batch."""
+    select = PostgresOrderSelect(customer_ids, seed=seed)
+    table = db.ops.quote_name(Order._meta.db_table)
+    columns = ", ".join(db.ops.quote_name(column) for column in ORDER_COLUMNS)
+
+    def write(start: int, count: int, following: int) -> None:
+        with db.cursor() as cursor:
+            # No parameters: the driver leaves the text (and its % operators) alone.
+            cursor.execute(select.insert(table, columns, start, count))
+
+    yield write
+
+
+@contextmanager
 def sqlite_batches(
     db: BaseDatabaseWrapper, customer_ids: Sequence[int], *, seed: int
 ) -> Iterator[BatchWriter]:
@@ -411,7 +430,99 @@ COUPONS = [f"SAVE{value}" for value in range(5, 50, 5)]
 MIX = [len(STATUSES), 20, len(NOTES), 10, len(CHANNELS), 5, len(COUPONS)]
 
 
-class SqliteOrderSelect:
+class OrderDraws:
+    """Each row's pseudo-random integers as SQL over its number: the part both databases share.
+
+    ``draw(k, n)`` is ``x = (n * A + c_k) % P`` then ``x * x % P``, ``c_k``
+    taken from ``seed``: row ``n`` depends on ``seed`` and ``n`` only. Every
+    product stays below 2**62, so no 64-bit integer overflows (SQLite would
+    turn it into a float, PostgreSQL raise).
+    """
+
+    def __init__(self, customer_ids: Sequence[int], *, seed: int) -> None:
+        rng = random.Random(seed)
+        self.offsets = [rng.randrange(HASH_MODULUS) for _ in range(9)]
+        self.customer_ids = sorted(customer_ids)
+        first = self.customer_ids[0]
+        self.contiguous = self.customer_ids == list(range(first, first + len(customer_ids)))
+
+    def draw(self, k: int, n: str) -> str:
+        x = f"(({n}) * {HASH_MULTIPLIER} + {self.offsets[k]}) % {HASH_MODULUS}"
+        return f"({x}) * ({x}) % {HASH_MODULUS}"
+
+    def created(self, n: str) -> str:
+        """Microseconds after EPOCH: the row's slot, then any instant in it."""
+        return (
+            f"({n}) * {STEP_SECONDS * 1_000_000} + {self.draw(0, n)} % {STEP_SECONDS * 1_000_000}"
+        )
+
+    def changed(self, n: str) -> str:
+        """Microseconds after creation, up to 30 days."""
+        return (
+            f"{self.draw(1, n)} % {SECONDS_PER_UPDATE_WINDOW} * 1000000"
+            f" + {self.draw(2, n)} % 1000000"
+        )
+
+
+class PostgresOrderSelect(OrderDraws):
+    """PostgreSQL's rows from their numbers: one ``INSERT ... SELECT`` over ``generate_series``.
+
+    The same draws as SQLite's (``OFFSET 0`` keeps the subquery apart, so
+    each is computed once a row), the values as PostgreSQL's own types:
+    ``uuid``, ``timestamptz``, ``date``, ``numeric``, ``boolean``, ``jsonb``.
+    1.5x COPY's rate with the rows built in Python (docs/benchmarks.md).
+    """
+
+    def insert(self, table: str, columns: str, start: int, count: int) -> str:
+        draws = ", ".join(f"{self.draw(k, 'n')} AS {name}" for k, name in enumerate(DRAWS, start=3))
+        epoch = "timestamp '2024-01-01 00:00:00'"  # EPOCH, naive: ::date needs no time zone
+        customers = f"(ARRAY[{', '.join(map(str, self.customer_ids))}])"
+        quantity = "1 + mix / 6 % 20"
+        metadata = (
+            f"jsonb_build_object('channel', {pg_choice('mix / 7200 % 4', CHANNELS)},"
+            " 'items', jsonb_build_array(jsonb_build_object("
+            f"'sku', 'SKU-' || lpad((price / 99901 % 10000)::text, 5, '0'), 'qty', {quantity})),"
+            " 'coupon', CASE WHEN mix / 28800 % 5 = 0"
+            " THEN 'SAVE' || (5 + 5 * (mix / 144000 % 9)) END)"
+        )
+        values = [
+            "(lpad(to_hex(" + str(EPOCH_MS) + " + created / 1000000 * 1000), 12, '0') || '7'"
+            " || lpad(to_hex(u1 % 4096), 3, '0') || to_hex(8 + u1 / 4096 % 4)"
+            " || lpad(to_hex(u2), 8, '0') || lpad(to_hex(u3 % 268435456), 7, '0'))::uuid",
+            "'ORD-' || CASE WHEN n < 99999999 THEN lpad((n + 1)::text, 8, '0')"
+            " ELSE (n + 1)::text END",
+            f"{customers}[1 + customer % {len(self.customer_ids)}]",
+            f"({epoch} + created * interval '1 microsecond')::date",
+            f"({epoch} + created * interval '1 microsecond') AT TIME ZONE 'UTC'",
+            f"({epoch} + (created + changed) * interval '1 microsecond') AT TIME ZONE 'UTC'",
+            pg_choice("mix % 6", STATUSES),
+            quantity,
+            f"({quantity}) * (99 + price % 99901) / 100.0",
+            pg_choice("mix / 120 % 6", NOTES),
+            "mix / 720 % 10 = 0",
+            metadata,
+        ]
+        return (
+            f"INSERT INTO {table} ({columns}) SELECT {', '.join(values)} FROM ("
+            f"SELECT n, {self.created('n')} AS created, {self.changed('n')} AS changed, {draws}"
+            f" FROM generate_series({start}::bigint, {start + count - 1}::bigint) AS n"
+            " OFFSET 0) AS r"
+        )
+
+
+DRAWS = ["u1", "u2", "u3", "customer", "mix", "price"]
+
+
+def pg_choice(index: str, options: Sequence[str]) -> str:
+    """``options[index]`` in PostgreSQL: a constant array, indexed from 1."""
+    return f"(ARRAY[{', '.join(map(sql_string, options))}])[1 + {index}]"
+
+
+def sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+class SqliteOrderSelect(OrderDraws):
     """The SQL that computes order rows ``start`` to ``start + count - 1`` from their numbers.
 
     A recursive CTE counts the rows and, for each, draws a handful of
@@ -428,13 +539,6 @@ class SqliteOrderSelect:
 
     TEMP_CUSTOMERS = "streamboard_seed_customers"
 
-    def __init__(self, customer_ids: Sequence[int], *, seed: int) -> None:
-        rng = random.Random(seed)
-        self.offsets = [rng.randrange(HASH_MODULUS) for _ in range(9)]
-        self.customer_ids = sorted(customer_ids)
-        first = self.customer_ids[0]
-        self.contiguous = self.customer_ids == list(range(first, first + len(customer_ids)))
-
     def setup(self) -> list[str]:
         """Statements to run once before the inserts: customers in a temp table if not 1..k."""
         if self.contiguous:
@@ -449,24 +553,14 @@ class SqliteOrderSelect:
     def teardown(self) -> list[str]:
         return [] if self.contiguous else [f"DROP TABLE IF EXISTS temp.{self.TEMP_CUSTOMERS}"]
 
-    def draw(self, k: int, n: str) -> str:
-        x = f"(({n}) * {HASH_MULTIPLIER} + {self.offsets[k]}) % {HASH_MODULUS}"
-        return f"({x}) * ({x}) % {HASH_MODULUS}"
-
     def insert(self, table: str, columns: str, start: int, count: int) -> str:
-        n = "i + 1"
-        created = (  # microseconds after EPOCH: the row's slot, then any instant in it
-            f"({n}) * {STEP_SECONDS * 1_000_000} + {self.draw(0, n)} % {STEP_SECONDS * 1_000_000}"
-        )
-        changed = (  # microseconds after creation, up to 30 days
-            f"{self.draw(1, n)} % {SECONDS_PER_UPDATE_WINDOW} * 1000000"
-            f" + {self.draw(2, n)} % 1000000"
-        )
+        n = "i + 1"  # the row's number (0-based): the CTE starts one before the batch
         draws = ", ".join(self.draw(k, n) for k in range(3, 9))
         cte = (
-            "WITH RECURSIVE rows(i, created, changed, u1, u2, u3, customer, mix, price) AS ("
+            f"WITH RECURSIVE rows(i, created, changed, {', '.join(DRAWS)}) AS ("
             f"SELECT {start - 1}, 0, 0, 0, 0, 0, 0, 0, 0 UNION ALL "
-            f"SELECT {n}, {created}, {changed}, {draws} FROM rows WHERE i < {start + count - 1})"
+            f"SELECT {n}, {self.created(n)}, {self.changed(n)}, {draws}"
+            f" FROM rows WHERE i < {start + count - 1})"
         )
         return (
             f"{cte} INSERT INTO {table} ({columns}) SELECT {', '.join(self.values())}"
@@ -532,10 +626,6 @@ def choice(index: str, options: Sequence[str]) -> str:
     """``options[index]`` in SQL, the options as string literals."""
     whens = " ".join(f"WHEN {k} THEN {sql_string(option)}" for k, option in enumerate(options))
     return f"CASE {index} {whens} END"
-
-
-def sql_string(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def timestamp_suffix(db: BaseDatabaseWrapper) -> str:
