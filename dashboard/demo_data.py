@@ -15,12 +15,15 @@ Design choices, each measured (docs/benchmarks.md, "Demo seeding"):
   the ones Django itself writes (UUID as 32 hex digits, datetimes as naive
   UTC ``YYYY-MM-DD HH:MM:SS.ffffff``, decimals as numbers, JSON as
   ``json.dumps`` text); the tests read every field back through the ORM.
-- **PostgreSQL: rows built in Python** (``OrderRows``, mostly from small
-  precomputed tables) **and COPY** (psycopg 3's ``cursor.copy``), one per
-  batch, the next batch built in a thread meanwhile.
+- **PostgreSQL the same** (``PostgresOrderSelect``), over ``generate_series``,
+  in its own types: faster than COPY of rows built in Python, and the
+  seeding process itself does next to nothing.
+- **Other backends: rows built in Python** (``OrderRows``, mostly from small
+  precomputed tables), 100-row multi-row INSERTs, the next batch built in a
+  thread meanwhile.
 - **Deterministic from a seed, row by row.** Row ``n``'s values depend only on
-  ``seed`` and ``n`` (SQLite: hashes of ``n``; PostgreSQL: random numbers drawn
-  per fixed block of rows), so a top-up gives the same rows a single seed of
+  ``seed`` and ``n`` (SQL: hashes of ``n``; Python: random numbers drawn per
+  fixed block of rows), so a top-up gives the same rows a single seed of
   that size would have.
 - **Rows in time order.** Order ``n`` is placed in its own slot of about 63 s
   after 2024-01-01 (1,000,000 orders span two years), and its UUID is a
@@ -241,8 +244,8 @@ def ensure_customers(using: str = DEFAULT_DB_ALIAS) -> list[int]:
 class OrderRows:
     """Order rows as database values, in ``ORDER_COLUMNS`` order; pure Python, no database.
 
-    PostgreSQL's (and any other backend's) rows; SQLite computes its own
-    (``SqliteOrderSelect``).
+    The rows of backends other than SQLite and PostgreSQL, which compute
+    their own (``SqliteOrderSelect``, ``PostgresOrderSelect``).
 
     ``batch(start, count)`` gives rows ``start`` to ``start + count - 1`` (0-based;
     row ``n`` is reference ``ORD-{n + 1}``), about 2 µs a row. What is unique or
@@ -344,10 +347,10 @@ BatchWriter = Callable[[int, int, int], None]
 def python_batches(
     db: BaseDatabaseWrapper, customer_ids: Sequence[int], *, seed: int
 ) -> Iterator[BatchWriter]:
-    """Rows built in Python (``OrderRows``), written by COPY or multi-row INSERTs.
+    """Rows built in Python (``OrderRows``), written by multi-row INSERTs.
 
-    PostgreSQL's path (and any other backend's): the next batch is generated
-    in a thread while the database takes the current one.
+    Backends other than SQLite and PostgreSQL: the next batch is generated in
+    a thread while the database takes the current one.
     """
     rows = OrderRows(customer_ids, seed=seed, timestamp_suffix=timestamp_suffix(db))
     write_rows = row_writer(db)
@@ -470,7 +473,8 @@ class PostgresOrderSelect(OrderDraws):
     The same draws as SQLite's (``OFFSET 0`` keeps the subquery apart, so
     each is computed once a row), the values as PostgreSQL's own types:
     ``uuid``, ``timestamptz``, ``date``, ``numeric``, ``boolean``, ``jsonb``.
-    1.5x COPY's rate with the rows built in Python (docs/benchmarks.md).
+    Faster than COPY of rows built in Python (1.2-1.5x, docs/benchmarks.md), and
+    the seeding process's own CPU is next to none.
     """
 
     def insert(self, table: str, columns: str, start: int, count: int) -> str:
@@ -637,18 +641,7 @@ def timestamp_suffix(db: BaseDatabaseWrapper) -> str:
 def row_writer(db: BaseDatabaseWrapper) -> RowWriter:
     table = db.ops.quote_name(Order._meta.db_table)
     columns = ", ".join(db.ops.quote_name(column) for column in ORDER_COLUMNS)
-    if db.vendor == "postgresql":
-        return partial_copy(db, f"COPY {table} ({columns}) FROM STDIN")
     return partial_insert(db, table, columns)
-
-
-def partial_copy(db: BaseDatabaseWrapper, sql: str) -> RowWriter:
-    def write(rows: list[Row]) -> None:
-        with db.cursor() as cursor, cursor.copy(sql) as copy:
-            for row in rows:
-                copy.write_row(row)
-
-    return write
 
 
 def partial_insert(db: BaseDatabaseWrapper, table: str, columns: str) -> RowWriter:
