@@ -7,32 +7,34 @@ can all drive it.
 
 Design choices, each measured (docs/benchmarks.md, "Demo seeding"):
 
-- **No model instances, no per-value field conversion.** The ORM's
-  per-object path (and even ``get_db_prep_save`` per value) costs more than
-  the inserts. Rows are built as the database values Django itself writes
-  (SQLite: UUID as 32 hex digits, datetimes as ``YYYY-MM-DD HH:MM:SS.ffffff``
-  in UTC, JSON as ``json.dumps`` text; PostgreSQL: the same text, parsed by
-  the server), mostly from small precomputed tables; the tests read every
-  field back through the ORM.
+- **SQLite generates the rows itself** (``SqliteOrderSelect``): one
+  ``INSERT ... SELECT`` per batch over a recursive CTE that counts the rows
+  and draws each row's pseudo-random integers by integer hashing of its
+  number. No row passes through Python, so nothing is converted or bound
+  per value; the statement runs in C with the GIL released. The values are
+  the ones Django itself writes (UUID as 32 hex digits, datetimes as naive
+  UTC ``YYYY-MM-DD HH:MM:SS.ffffff``, decimals as numbers, JSON as
+  ``json.dumps`` text); the tests read every field back through the ORM.
+- **PostgreSQL the same** (``PostgresOrderSelect``), over ``generate_series``,
+  in its own types: faster than COPY of rows built in Python, and the
+  seeding process itself does next to nothing.
+- **Other backends: rows built in Python** (``OrderRows``, mostly from small
+  precomputed tables), 100-row multi-row INSERTs, the next batch built in a
+  thread meanwhile.
 - **Deterministic from a seed, row by row.** Row ``n``'s values depend only on
-  ``seed`` and ``n`` (random numbers are drawn per fixed block of rows), so a
-  top-up gives the same rows a single seed of that size would have.
-- **Rows in time order.** Order ``n`` is placed ``n`` steps of about 63 s
+  ``seed`` and ``n`` (SQL: hashes of ``n``; Python: random numbers drawn per
+  fixed block of rows), so a top-up gives the same rows a single seed of
+  that size would have.
+- **Rows in time order.** Order ``n`` is placed in its own slot of about 63 s
   after 2024-01-01 (1,000,000 orders span two years), and its UUID is a
   version 7 UUID of that instant: every index but the customer's and the
-  status's then grows at its end instead of at random pages, which is most
-  of SQLite's insert cost at 1M rows.
-- **SQLite: one prepared multi-row INSERT through ``executemany``**,
-  ``ROWS_PER_STATEMENT`` rows per execution (fewer VM round trips, and the
-  GIL is released for a whole statement, so the next batch is generated in
-  a thread meanwhile), one transaction per ``batch`` rows: an interrupted
-  seed keeps what it committed, and the write lock is held for a fraction
-  of a second at a time, so the server and the worker keep working while
-  the demo seeds in the background.
+  status's then grows at its end instead of at random pages.
+- **One transaction per ``batch`` rows**: an interrupted seed keeps what it
+  committed, and the write lock is held for a fraction of a second at a
+  time, so the server and the worker keep working while the demo seeds in
+  the background.
 - **SQLite's first seed builds the secondary indexes once, at the end**
   (``indexes_set_aside``): 40 % less CPU than maintaining them row by row.
-- **PostgreSQL: COPY** (psycopg 3's ``cursor.copy``), one per batch.
-- The cyclic garbage collector is paused while seeding (``no_cyclic_gc``).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ import gc
 import json
 import random
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from itertools import chain
 from pathlib import Path
@@ -55,7 +57,7 @@ from dashboard.models import Customer, Order
 
 DEFAULT_SEED = 2024
 BATCH = 50_000
-ROWS_PER_STATEMENT = 100  # 1,200 parameters: far below SQLite's 32,766
+ROWS_PER_STATEMENT = 100  # other backends' multi-row INSERT: 1,200 parameters
 BLOCK = 10_000  # rows drawn from one random generator; fixes which rows a seed gives
 SQLITE_CACHE_KIB = 64 * 1024
 CUSTOMERS = 1_000
@@ -131,27 +133,23 @@ def seed_orders(
     missing = count - existing
     if missing <= 0:
         return 0
-    rows = OrderRows(ensure_customers(using), seed=seed, timestamp_suffix=timestamp_suffix(db))
-    write = row_writer(db)
-    done = 0
+    customer_ids = ensure_customers(using)
     if on_progress is not None:
         on_progress(0, missing)
-    with (
-        indexes_set_aside(db, first_seed=existing == 0),
-        no_cyclic_gc(),
-        ThreadPoolExecutor(1, thread_name_prefix="seed-rows") as pool,
-    ):
-        # Batch i + 1 is generated while batch i is written.
-        sizes = list(batches(missing, batch))
+    if db.vendor == "sqlite":
+        write_batch = sqlite_batches(db, customer_ids, seed=seed)
+    elif db.vendor == "postgresql":
+        write_batch = postgres_batches(db, customer_ids, seed=seed)
+    else:
+        write_batch = python_batches(db, customer_ids, seed=seed)
+    done = 0
+    with indexes_set_aside(db, first_seed=existing == 0), write_batch as write:
         start = existing
-        pending = pool.submit(rows.batch, start, sizes[0])
-        for i, size in enumerate(sizes):
-            values = pending.result()
-            start += size
-            if i + 1 < len(sizes):
-                pending = pool.submit(rows.batch, start, sizes[i + 1])
+        sizes = list(batches(missing, batch))
+        for size, following in zip(sizes, [*sizes[1:], 0], strict=True):
             with transaction.atomic(using=using):
-                write(values)
+                write(start, size, following)
+            start += size
             done += size
             if on_progress is not None:
                 on_progress(done, missing)
@@ -246,6 +244,9 @@ def ensure_customers(using: str = DEFAULT_DB_ALIAS) -> list[int]:
 class OrderRows:
     """Order rows as database values, in ``ORDER_COLUMNS`` order; pure Python, no database.
 
+    The rows of backends other than SQLite and PostgreSQL, which compute
+    their own (``SqliteOrderSelect``, ``PostgresOrderSelect``).
+
     ``batch(start, count)`` gives rows ``start`` to ``start + count - 1`` (0-based;
     row ``n`` is reference ``ORD-{n + 1}``), about 2 µs a row. What is unique or
     ordered per row (UUID, reference, times) is made per row; the rest (status,
@@ -336,6 +337,301 @@ def combination(rng: random.Random) -> tuple[str, int, str, str, bool, str]:
     )
 
 
+# write(start, count, following): rows start to start + count - 1, in the
+# current transaction; the next call (if following > 0) asks for the next
+# ``following`` rows.
+BatchWriter = Callable[[int, int, int], None]
+
+
+@contextmanager
+def python_batches(
+    db: BaseDatabaseWrapper, customer_ids: Sequence[int], *, seed: int
+) -> Iterator[BatchWriter]:
+    """Rows built in Python (``OrderRows``), written by multi-row INSERTs.
+
+    Backends other than SQLite and PostgreSQL: the next batch is generated in
+    a thread while the database takes the current one.
+    """
+    rows = OrderRows(customer_ids, seed=seed, timestamp_suffix=timestamp_suffix(db))
+    write_rows = row_writer(db)
+    with no_cyclic_gc(), ThreadPoolExecutor(1, thread_name_prefix="seed-rows") as pool:
+        pending: dict[tuple[int, int], Future[list[Row]]] = {}
+
+        def write(start: int, count: int, following: int) -> None:
+            job = pending.pop((start, count), None) or pool.submit(rows.batch, start, count)
+            values = job.result()
+            if following:
+                pending[start + count, following] = pool.submit(
+                    rows.batch, start + count, following
+                )
+            write_rows(values)
+
+        yield write
+        for job in pending.values():
+            job.cancel()
+
+
+@contextmanager
+def postgres_batches(
+    db: BaseDatabaseWrapper, customer_ids: Sequence[int], *, seed: int
+) -> Iterator[BatchWriter]:
+    """PostgreSQL generates the rows itself: one ``INSERT ... SELECT`` per batch."""
+    select = PostgresOrderSelect(customer_ids, seed=seed)
+    table = db.ops.quote_name(Order._meta.db_table)
+    columns = ", ".join(db.ops.quote_name(column) for column in ORDER_COLUMNS)
+
+    def write(start: int, count: int, following: int) -> None:
+        with db.cursor() as cursor:
+            # No parameters: the driver leaves the text (and its % operators) alone.
+            cursor.execute(select.insert(table, columns, start, count))
+
+    yield write
+
+
+@contextmanager
+def sqlite_batches(
+    db: BaseDatabaseWrapper, customer_ids: Sequence[int], *, seed: int
+) -> Iterator[BatchWriter]:
+    """SQLite generates the rows itself: one ``INSERT ... SELECT`` per batch.
+
+    No row passes through Python: ``SqliteOrderSelect`` computes every
+    column from the row number in SQL, and the statement runs in C from the
+    first row to the last with the GIL released.
+    """
+    select = SqliteOrderSelect(customer_ids, seed=seed)
+    table = db.ops.quote_name(Order._meta.db_table)
+    columns = ", ".join(db.ops.quote_name(column) for column in ORDER_COLUMNS)
+
+    def write(start: int, count: int, following: int) -> None:
+        with db.cursor() as cursor:
+            # No parameters: Django passes the text to SQLite untouched (printf's %).
+            cursor.execute(select.insert(table, columns, start, count))
+
+    try:
+        with db.cursor() as cursor:
+            # This connection's page cache: the indexes' hot pages stay in memory.
+            cursor.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
+            # The metadata's JSON_VALID check costs 10 % of the insert; the JSON is
+            # one fixed template of integers and fixed strings, valid by construction
+            # (the tests read it back). This connection only, and only while seeding.
+            cursor.execute("PRAGMA ignore_check_constraints = ON")
+            for statement in select.setup():
+                cursor.execute(statement)
+        yield write
+    finally:
+        with db.cursor() as cursor:
+            cursor.execute("PRAGMA ignore_check_constraints = OFF")
+            for statement in select.teardown():
+                cursor.execute(statement)
+
+
+HASH_MODULUS = 2_147_483_647  # 2**31 - 1, a prime: every product below stays under 2**62
+HASH_MULTIPLIER = 2_654_435_761
+SECONDS_PER_UPDATE_WINDOW = 30 * 24 * 3600
+COUPONS = [f"SAVE{value}" for value in range(5, 50, 5)]
+# Row n's draws from one hash: status, quantity, note, gift, channel, coupon?, coupon.
+MIX = [len(STATUSES), 20, len(NOTES), 10, len(CHANNELS), 5, len(COUPONS)]
+
+
+class OrderDraws:
+    """Each row's pseudo-random integers as SQL over its number: the part both databases share.
+
+    ``draw(k, n)`` is ``x = (n * A + c_k) % P`` then ``x * x % P``, ``c_k``
+    taken from ``seed``: row ``n`` depends on ``seed`` and ``n`` only. Every
+    product stays below 2**62, so no 64-bit integer overflows (SQLite would
+    turn it into a float, PostgreSQL raise).
+    """
+
+    def __init__(self, customer_ids: Sequence[int], *, seed: int) -> None:
+        rng = random.Random(seed)
+        self.offsets = [rng.randrange(HASH_MODULUS) for _ in range(9)]
+        self.customer_ids = sorted(customer_ids)
+        first = self.customer_ids[0]
+        self.contiguous = self.customer_ids == list(range(first, first + len(customer_ids)))
+
+    def draw(self, k: int, n: str) -> str:
+        x = f"(({n}) * {HASH_MULTIPLIER} + {self.offsets[k]}) % {HASH_MODULUS}"
+        return f"({x}) * ({x}) % {HASH_MODULUS}"
+
+    def created(self, n: str) -> str:
+        """Microseconds after EPOCH: the row's slot, then any instant in it."""
+        return (
+            f"({n}) * {STEP_SECONDS * 1_000_000} + {self.draw(0, n)} % {STEP_SECONDS * 1_000_000}"
+        )
+
+    def changed(self, n: str) -> str:
+        """Microseconds after creation, up to 30 days."""
+        return (
+            f"{self.draw(1, n)} % {SECONDS_PER_UPDATE_WINDOW} * 1000000"
+            f" + {self.draw(2, n)} % 1000000"
+        )
+
+
+class PostgresOrderSelect(OrderDraws):
+    """PostgreSQL's rows from their numbers: one ``INSERT ... SELECT`` over ``generate_series``.
+
+    The same draws as SQLite's (``OFFSET 0`` keeps the subquery apart, so
+    each is computed once a row), the values as PostgreSQL's own types:
+    ``uuid``, ``timestamptz``, ``date``, ``numeric``, ``boolean``, ``jsonb``.
+    Faster than COPY of rows built in Python (1.2-1.5x, docs/benchmarks.md), and
+    the seeding process's own CPU is next to none.
+    """
+
+    def insert(self, table: str, columns: str, start: int, count: int) -> str:
+        draws = ", ".join(f"{self.draw(k, 'n')} AS {name}" for k, name in enumerate(DRAWS, start=3))
+        epoch = "timestamp '2024-01-01 00:00:00'"  # EPOCH, naive: ::date needs no time zone
+        customers = f"(ARRAY[{', '.join(map(str, self.customer_ids))}])"
+        quantity = "1 + mix / 6 % 20"
+        metadata = (
+            f"jsonb_build_object('channel', {pg_choice('mix / 7200 % 4', CHANNELS)},"
+            " 'items', jsonb_build_array(jsonb_build_object("
+            f"'sku', 'SKU-' || lpad((price / 99901 % 10000)::text, 5, '0'), 'qty', {quantity})),"
+            " 'coupon', CASE WHEN mix / 28800 % 5 = 0"
+            " THEN 'SAVE' || (5 + 5 * (mix / 144000 % 9)) END)"
+        )
+        values = [
+            "(lpad(to_hex(" + str(EPOCH_MS) + " + created / 1000000 * 1000), 12, '0') || '7'"
+            " || lpad(to_hex(u1 % 4096), 3, '0') || to_hex(8 + u1 / 4096 % 4)"
+            " || lpad(to_hex(u2), 8, '0') || lpad(to_hex(u3 % 268435456), 7, '0'))::uuid",
+            "'ORD-' || CASE WHEN n < 99999999 THEN lpad((n + 1)::text, 8, '0')"
+            " ELSE (n + 1)::text END",
+            f"{customers}[1 + customer % {len(self.customer_ids)}]",
+            f"({epoch} + created * interval '1 microsecond')::date",
+            f"({epoch} + created * interval '1 microsecond') AT TIME ZONE 'UTC'",
+            f"({epoch} + (created + changed) * interval '1 microsecond') AT TIME ZONE 'UTC'",
+            pg_choice("mix % 6", STATUSES),
+            quantity,
+            f"({quantity}) * (99 + price % 99901) / 100.0",
+            pg_choice("mix / 120 % 6", NOTES),
+            "mix / 720 % 10 = 0",
+            metadata,
+        ]
+        return (
+            f"INSERT INTO {table} ({columns}) SELECT {', '.join(values)} FROM ("
+            f"SELECT n, {self.created('n')} AS created, {self.changed('n')} AS changed, {draws}"
+            f" FROM generate_series({start}::bigint, {start + count - 1}::bigint) AS n"
+            " OFFSET 0) AS r"
+        )
+
+
+DRAWS = ["u1", "u2", "u3", "customer", "mix", "price"]
+
+
+def pg_choice(index: str, options: Sequence[str]) -> str:
+    """``options[index]`` in PostgreSQL: a constant array, indexed from 1."""
+    return f"(ARRAY[{', '.join(map(sql_string, options))}])[1 + {index}]"
+
+
+def sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+class SqliteOrderSelect(OrderDraws):
+    """The SQL that computes order rows ``start`` to ``start + count - 1`` from their numbers.
+
+    A recursive CTE counts the rows and, for each, draws a handful of
+    pseudo-random integers: ``x = (n * A + c_k) % P`` then ``x * x % P``,
+    ``c_k`` taken from ``seed`` (one per draw), so row ``n`` depends on
+    ``seed`` and ``n`` only, however the rows are split into batches. The
+    draws are columns of the CTE, so each is computed once per row; the
+    outer ``SELECT`` turns them into the values Django stores on SQLite (UUID
+    as 32 hex digits, datetimes as naive UTC ``YYYY-MM-DD HH:MM:SS.ffffff``,
+    decimals as numbers, JSON as ``json.dumps`` would write it). Orders are
+    in time order with version 7 UUIDs, as before: order ``n`` is placed in
+    its own ``STEP_SECONDS`` slot.
+    """
+
+    TEMP_CUSTOMERS = "streamboard_seed_customers"
+
+    def setup(self) -> list[str]:
+        """Statements to run once before the inserts: customers in a temp table if not 1..k."""
+        if self.contiguous:
+            return []
+        values = ", ".join(f"({k}, {pk})" for k, pk in enumerate(self.customer_ids))
+        return [
+            f"DROP TABLE IF EXISTS temp.{self.TEMP_CUSTOMERS}",
+            f"CREATE TEMP TABLE {self.TEMP_CUSTOMERS} (k INTEGER PRIMARY KEY, id INTEGER)",
+            f"INSERT INTO temp.{self.TEMP_CUSTOMERS} VALUES {values}",
+        ]
+
+    def teardown(self) -> list[str]:
+        return [] if self.contiguous else [f"DROP TABLE IF EXISTS temp.{self.TEMP_CUSTOMERS}"]
+
+    def insert(self, table: str, columns: str, start: int, count: int) -> str:
+        n = "i + 1"  # the row's number (0-based): the CTE starts one before the batch
+        draws = ", ".join(self.draw(k, n) for k in range(3, 9))
+        cte = (
+            f"WITH RECURSIVE rows(i, created, changed, {', '.join(DRAWS)}) AS ("
+            f"SELECT {start - 1}, 0, 0, 0, 0, 0, 0, 0, 0 UNION ALL "
+            f"SELECT {n}, {self.created(n)}, {self.changed(n)}, {draws}"
+            f" FROM rows WHERE i < {start + count - 1})"
+        )
+        return (
+            f"{cte} INSERT INTO {table} ({columns}) SELECT {', '.join(self.values())}"
+            f" FROM rows WHERE i >= {start}"
+        )
+
+    def values(self) -> list[str]:
+        """The columns' expressions, in ``ORDER_COLUMNS`` order, over the CTE's draws."""
+        epoch = int(EPOCH.timestamp())
+        status, quantity, note, gift, channel, has_coupon, coupon = mix_digits("mix")
+        seconds = f"{epoch} + created / 1000000"
+        updated = f"{epoch} + (created + changed) / 1000000"
+
+        def timestamp(seconds: str, micros: str) -> str:
+            # datetime() and a concatenation: half the cost of strftime() or printf().
+            fraction = f"substr({micros} % 1000000 + 1000000, 2)"
+            return f"datetime({seconds}, 'unixepoch') || '.' || {fraction}"
+
+        if self.contiguous:
+            customer = f"{self.customer_ids[0]} + customer % {len(self.customer_ids)}"
+        else:
+            customer = (
+                f"(SELECT id FROM temp.{self.TEMP_CUSTOMERS}"
+                f" WHERE k = customer % {len(self.customer_ids)})"
+            )
+        qty = f"1 + {quantity}"
+        metadata = (
+            'printf(\'{"channel": "%s", "items": [{"sku": "SKU-%05d", "qty": %d}],'
+            f' "coupon": %s}}\', {choice(channel, CHANNELS)}, price / 99901 % 10000, {qty},'
+            f" CASE WHEN {has_coupon} = 0 THEN"
+            f" {choice(coupon, [json.dumps(c) for c in COUPONS])} ELSE 'null' END)"
+        )
+        return [
+            # Version 7: 48 bits of milliseconds, 7, then the variant among 73 pseudo-random bits.
+            f"printf('%013x%04x%015x', ({EPOCH_MS} + created / 1000000 * 1000) * 16 + 7,"
+            " u1 % 4096 * 16 + 8 + u1 / 4096 % 4, u2 * 268435456 + u3 % 268435456)",
+            # ORD-%08d, cheaper than printf.
+            "CASE WHEN i < 99999999 THEN 'ORD-' || substr(i + 100000001, 2)"
+            " ELSE 'ORD-' || (i + 1) END",
+            customer,
+            f"date({seconds}, 'unixepoch')",
+            timestamp(seconds, "created"),
+            timestamp(updated, "(created + changed)"),
+            choice(status, STATUSES),
+            qty,
+            f"({qty}) * (99 + price % 99901) / 100.0",
+            choice(note, NOTES),
+            f"{gift} = 0",
+            metadata,
+        ]
+
+
+def mix_digits(column: str) -> list[str]:
+    """``column``'s digits in the mixed radix ``MIX``: independent small draws from one hash."""
+    digits, place = [], 1
+    for radix in MIX:
+        digits.append(f"({column} / {place} % {radix})")
+        place *= radix
+    return digits
+
+
+def choice(index: str, options: Sequence[str]) -> str:
+    """``options[index]`` in SQL, the options as string literals."""
+    whens = " ".join(f"WHEN {k} THEN {sql_string(option)}" for k, option in enumerate(options))
+    return f"CASE {index} {whens} END"
+
+
 def timestamp_suffix(db: BaseDatabaseWrapper) -> str:
     # SQLite stores naive UTC text; PostgreSQL parses text in the session's
     # time zone unless the offset is given.
@@ -345,22 +641,7 @@ def timestamp_suffix(db: BaseDatabaseWrapper) -> str:
 def row_writer(db: BaseDatabaseWrapper) -> RowWriter:
     table = db.ops.quote_name(Order._meta.db_table)
     columns = ", ".join(db.ops.quote_name(column) for column in ORDER_COLUMNS)
-    if db.vendor == "postgresql":
-        return partial_copy(db, f"COPY {table} ({columns}) FROM STDIN")
-    if db.vendor == "sqlite":
-        with db.cursor() as cursor:
-            # This connection's page cache: the indexes' hot pages stay in memory.
-            cursor.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
     return partial_insert(db, table, columns)
-
-
-def partial_copy(db: BaseDatabaseWrapper, sql: str) -> RowWriter:
-    def write(rows: list[Row]) -> None:
-        with db.cursor() as cursor, cursor.copy(sql) as copy:
-            for row in rows:
-                copy.write_row(row)
-
-    return write
 
 
 def partial_insert(db: BaseDatabaseWrapper, table: str, columns: str) -> RowWriter:
