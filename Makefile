@@ -6,15 +6,23 @@ PORT ?= 8000
 SEED_ROWS ?= 1000000
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run cluster test bench bench-seed lint venv clean
+.PHONY: run cluster test bench bench-seed lint venv dev-venv clean
 
+# `make run` installs only the runtime; `make test` adds the test tools (Playwright, mypy...),
+# which would double a first run's install time.
 $(VENV)/.installed: requirements.txt scripts/find-python
 	@python=$$(scripts/find-python) || exit 1; \
 	  [ -x $(PY) ] || "$$python" -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
 	@touch $@
 
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
 venv: $(VENV)/.installed
+
+dev-venv: $(VENV)/.installed-dev
 
 run: venv
 	PORT=$(PORT) SEED_ROWS=$(SEED_ROWS) $(PY) scripts/run_demo.py
@@ -27,7 +35,7 @@ cluster: venv
 	$(PY) manage.py migrate --no-input -v 0
 	$(PY) manage.py cluster --servers $(SERVERS) --workers $(WORKERS) --port $(PORT)
 
-test: venv
+test: dev-venv
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy .
@@ -37,7 +45,7 @@ test: venv
 	@# The scale-out configuration: the same export, job and stream tests on PostgreSQL + Redis.
 	$(PY) scripts/with_services.py -- $(PY) -m pytest -m services
 
-lint: venv
+lint: dev-venv
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
 
