@@ -1,16 +1,20 @@
 """``make run``: set up the embedded demo and serve it, Ctrl-C stops everything.
 
-Steps: migrate, create the demo admin (printing its login), then start three
+Steps: migrate, create the demo admin (printing its login), start three
 processes side by side: the demo log writer, the task worker and the server
-(``manage.py serve``), and only then seed the demo orders, in the background:
-the first page is served while the orders fill in (they take seconds; a
-restart only tops them up). Ctrl-C (SIGINT) or SIGTERM stops everything this
-script started, the seeding included; the demo runs until one of the three
-services exits, whatever becomes of the seeding.
+(``manage.py serve``), and then start the seeding of the demo orders as a
+tracked job (``manage.py start_demo_seed``, which returns at once): the
+worker seeds while the first page is served, and the job's bar shows on the
+overview and on ``/jobs/``. A restart only tops the orders up, and with
+enough of them starts no job at all. Ctrl-C (SIGINT) or SIGTERM stops
+everything this script started; a seed cut short by it is put back in the
+queue by the worker, and the next ``make run`` carries on. The demo runs
+until one of the three services exits.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -42,13 +46,11 @@ def main() -> int:
             [PY, "manage.py", "serve", "--host", host, "--port", port, "--workers", CORES], cwd=ROOT
         ),
     ]
-    seeding = subprocess.Popen([PY, "manage.py", "seed_demo", "--rows", rows], cwd=ROOT)
-    children = [*services, seeding]
     print(
         f"\n  Streamboard: http://{host}:{port}/\n"
         f"  Sign in as {DEMO_USER} / {DEMO_PASSWORD}\n"
-        "  The demo orders are seeded in the background.\n"
-        "  Ctrl-C stops the server, the worker, the demo log writer and the seeding.\n",
+        "  The demo orders are seeded in the background: follow the bar on the overview.\n"
+        "  Ctrl-C stops the server, the worker and the demo log writer.\n",
         flush=True,
     )
 
@@ -59,20 +61,20 @@ def main() -> int:
     # Explicitly: a shell that starts us in the background leaves SIGINT ignored.
     signal.signal(signal.SIGINT, stop)
     try:
+        # A few queries, while the server starts: the worker picks the job up.
+        manage("start_demo_seed", "--rows", rows, "--username", DEMO_USER, check=False)
         while all(service.poll() is None for service in services):
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 services[-1].wait(timeout=1)
-            except subprocess.TimeoutExpired:
-                seeding.poll()  # reaps it when done; its own output says how it went
         failed = [c for c in services if c.poll() not in (None, 0)]
         return 1 if failed else 0
     except KeyboardInterrupt:
         return 0
     finally:
-        for child in children:
+        for child in services:
             if child.poll() is None:
                 child.terminate()
-        for child in children:
+        for child in services:
             try:
                 child.wait(timeout=10)
             except subprocess.TimeoutExpired:

@@ -1,4 +1,4 @@
-"""Export job pages: the list, one job, cancel, and the download.
+"""Export job pages: the list, one job, cancel, retry, and the download.
 
 Pages need a signed-in staff user (else a redirect to the admin login). A
 user sees and controls only their own jobs (a superuser all of them):
@@ -20,8 +20,10 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST, require_safe
+from django_htmx.http import HttpResponseClientRedirect
 
 from streams.exports.formats import get_format
+from streams.exports.task import retry_export
 from streams.http.ranges import ranged_file_response
 from streams.jobs.models import EXPORT_JOBS, ExportJob, reap_stale_jobs
 from streams.jobs.progress import publish
@@ -70,6 +72,24 @@ def job_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     if cancelled:
         messages.success(request, f"Export #{job.pk} cancelled.")
     return HttpResponseRedirect(reverse("export-job", args=[job.pk]), status=303)
+
+
+@require_POST
+@staff_member_required
+def job_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    """The same export (query, fields, format) again as a new job; 409 while this one runs."""
+    job = visible_job(request, pk)
+    if job.is_active:
+        return HttpResponse(
+            f"Export #{job.pk} is still {job.status}: cancel it first.\n",
+            status=409,
+            content_type="text/plain; charset=utf-8",
+        )
+    new = retry_export(job, user=request.user)
+    url = reverse("export-job", args=[new.pk])
+    if getattr(request, "htmx", False):
+        return HttpResponseClientRedirect(url)
+    return HttpResponseRedirect(url, status=303)
 
 
 @require_safe

@@ -14,6 +14,7 @@ urlpatterns = [
     path("exports/", exports.job_list, name="export-jobs"),
     path("exports/<int:pk>/", exports.job_detail, name="export-job"),
     path("exports/<int:pk>/cancel", exports.job_cancel, name="export-job-cancel"),
+    path("exports/<int:pk>/retry", exports.job_retry, name="export-job-retry"),
     path("exports/<int:pk>/download", exports.job_download, name="export-job-download"),
     # /jobs/
     path("jobs/", jobs.job_list, name="jobs"),

@@ -34,7 +34,7 @@ from typing import Any, cast
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import model_ngettext
-from django.db import models, transaction
+from django.db import models
 from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -44,7 +44,7 @@ from streams.exports.allow_list import exportables, get_exportable
 from streams.exports.changelist import changelist_params
 from streams.exports.formats import ExportFormat
 from streams.exports.job_query import JobQuery
-from streams.exports.task import run_export_job
+from streams.exports.task import enqueue_on_commit, retry_export
 from streams.jobs.models import ExportJob
 
 CONFIRMATION_TEMPLATE = "admin/streams/export_confirmation.html"
@@ -74,12 +74,7 @@ def create_export_job(
         query=query.to_json(),
         format=fmt,
     )
-
-    def enqueue() -> None:
-        result = run_export_job.enqueue(job.pk)
-        ExportJob.objects.filter(pk=job.pk).update(task_id=str(result.id))
-
-    transaction.on_commit(enqueue)
+    enqueue_on_commit(job)
     return job
 
 
@@ -136,9 +131,32 @@ def confirmation_page(
     return TemplateResponse(request, CONFIRMATION_TEMPLATE, context, status=status)
 
 
+@admin.action(description="Retry the selected exports", permissions=["change"])
+def retry_exports(
+    model_admin: admin.ModelAdmin[ExportJob],
+    request: HttpRequest,
+    queryset: models.QuerySet[ExportJob],
+) -> None:
+    """Each ended export again, as a new job of the same query and format (active ones skipped)."""
+    retried = [
+        retry_export(job, user=request.user)
+        for job in queryset.exclude(status__in=ExportJob.ACTIVE).order_by("pk")
+    ]
+    ids = ", ".join(f"#{job.pk}" for job in retried) or "none (active exports are not retried)"
+    model_admin.message_user(request, f"Retried as {ids}.", messages.SUCCESS)
+
+
 def install_export_action(site: admin.AdminSite | None = None) -> None:
-    """Add the action to the ModelAdmin of every exportable model registered on ``site``."""
+    """Add the action to the ModelAdmin of every exportable model registered on ``site``.
+
+    The export jobs' own admin (``streams.jobs.admin``, a layer below, which
+    cannot name the export task) gets its retry action here too.
+    """
     site = site or admin.site
+    if site.is_registered(ExportJob):
+        jobs_admin = site.get_model_admin(ExportJob)
+        if retry_exports not in (jobs_admin.actions or []):
+            jobs_admin.actions = [*(jobs_admin.actions or []), retry_exports]
     for exportable in exportables():
         if not site.is_registered(exportable.model):
             continue

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from django.contrib.auth import get_permission_codename, get_user_model
-from django.db import models
+from django.db import models, transaction
 from django.tasks import task
 from django.utils import timezone
 
@@ -152,3 +152,32 @@ def _requeue(job: ExportJob) -> None:
 def run_export_job(job_id: int) -> str:
     """The task the admin action enqueues; the worker runs it."""
     return execute_job(job_id)
+
+
+def enqueue_on_commit(job: ExportJob) -> None:
+    """Enqueue ``job``'s task once the transaction that created it commits (none on rollback)."""
+
+    def enqueue() -> None:
+        result = run_export_job.enqueue(job.pk)
+        ExportJob.objects.filter(pk=job.pk).update(task_id=str(result.id))
+
+    transaction.on_commit(enqueue)
+
+
+def retry_export(job: ExportJob, user: Any = None) -> ExportJob:
+    """The same export again (model, stored query with its fields, format) as a new job.
+
+    Not linked to ``job``: ``ExportJob`` has no field for it, and one is not
+    worth a migration; the new job's page shows the same query. The rows are
+    those the query selects when the new job runs, so a retry of a filtered
+    changelist exports today's matches. ``user`` (default: the old job's)
+    owns the new job; the worker checks their permission as for any export.
+    """
+    new = ExportJob.objects.create(
+        user=user if getattr(user, "pk", None) else job.user,
+        model_label=job.model_label,
+        query=job.query,
+        format=job.format,
+    )
+    enqueue_on_commit(new)
+    return new
