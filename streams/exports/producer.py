@@ -15,11 +15,12 @@ Design choices:
   event loop, one hop ahead of the consumer.
 * **Thread hops.** A hop costs more than its ``sync_to_async`` call: with
   ``CONN_MAX_AGE = 0`` each one opens and closes a database connection
-  (0.6 ms on SQLite), and the two threads then contend for the GIL. Four
-  2000-row chunks per hop cut the streamed export's CPU per row by about
-  15 % against one (docs/benchmarks.md, "NDJSON direct path"), at the cost
-  of about 4 MiB more peak memory (two hops of encoded bytes alive at most).
-  A hop still holds its connection only for its own queries.
+  (0.6 ms on SQLite). Several chunks per hop (up to ``HOP_CHUNKS``, until
+  ``HOP_BYTES`` of encoded bytes: three of the demo's 2000-row chunks) cut
+  the streamed export's CPU per row by 10-15 % against one
+  (docs/benchmarks.md, "NDJSON direct path"), for a few MiB more peak
+  memory: two hops of bytes alive at most. A hop still holds its
+  connection only for its own queries.
 * **Keyset chunks, not a cursor.** Every chunk is its own short query,
   ``WHERE pk > last ORDER BY pk LIMIT n``. The issue suggests a server-side
   cursor on PostgreSQL; keyset chunks reach the same goal (nothing builds the
@@ -75,8 +76,10 @@ ENCODE_BATCH = 250
 # Stands for ``after`` while a chunk's query is compiled once: no row has it as its
 # pk. Public so a test can build the ambiguous case where a filter value equals it.
 AFTER_PLACEHOLDER = -(2**62) - 7919
-# Chunks fetched per thread hop by ``aiter_export`` (see "Thread hops" above).
+# At most this many chunks per thread hop of ``aiter_export``, and no further chunk
+# once a hop's encoded bytes reach HOP_BYTES (wide rows: one chunk, as before).
 HOP_CHUNKS = 4
+HOP_BYTES = 2 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,12 +312,14 @@ def _fetch_hop(
 ) -> _Hop:
     """Up to ``count`` consecutive chunks in one thread hop, on one connection.
 
-    Stops early at the last chunk (fewer rows than ``chunk_size``). A failure
+    Stops early at the last chunk (fewer rows than ``chunk_size``) and once
+    the chunks hold ``HOP_BYTES``: what bounds memory is bytes, not rows. A failure
     after the first chunk is returned with the chunks before it, so they are
     sent before the export fails; a failure in the first one raises.
     """
     chunks: list[ExportChunk] = []
-    while len(chunks) < count:
+    size = 0
+    while len(chunks) < count and size < HOP_BYTES:
         try:
             chunk = _fetch_chunk(queryset, encoder, after, chunk_size)
         except Exception as error:
@@ -322,6 +327,7 @@ def _fetch_hop(
                 raise
             return _Hop(chunks, error)
         chunks.append(chunk)
+        size += len(chunk.data)
         if chunk.rows < chunk_size:
             break
         after = chunk.last_pk
