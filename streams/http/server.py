@@ -104,8 +104,9 @@ class StreamboardServer(Server):  # type: ignore[misc]  # daphne ships no types:
 
         The wait comes after the write, so a connection holds at most Twisted's
         64 KiB buffer plus one message (Django's 64 KiB slices, or one export
-        chunk: ``streams.http.handler``), whatever the client does. The gate is registered with the first message (the
-        head) and unregistered before the last one, once per request.
+        chunk: ``streams.http.handler``), whatever the client does. The gate
+        is registered with the first message (the head) and unregistered
+        before the last one, once per request.
         """
         if message["type"] == "http.response.body" and not message.get("more_body", False):
             # Unregister before daphne finishes the request: twisted.web logs a
