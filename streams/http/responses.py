@@ -25,6 +25,9 @@ RETRY_MS = 2000
 
 class _AsyncStreamingResponse(StreamingHttpResponse):
     content_type_default = "application/octet-stream"
+    # Each part in one ASGI message under a flow-controlled server (streams.http.handler):
+    # only for responses whose parts are bounded chunks.
+    whole_parts = False
 
     def __init__(self, content: AsyncIterator[bytes], **kwargs: Any) -> None:
         if not hasattr(content, "__aiter__"):
@@ -73,10 +76,12 @@ class NDJSONResponse(_AsyncStreamingResponse):
     """``application/x-ndjson``: one JSON document per line, from already-encoded bytes."""
 
     content_type_default = "application/x-ndjson"
+    whole_parts = True
 
 
 class CSVResponse(_AsyncStreamingResponse):
     content_type_default = "text/csv; charset=utf-8"
+    whole_parts = True
 
 
 class TextStreamResponse(_AsyncStreamingResponse):

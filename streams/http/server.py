@@ -33,6 +33,8 @@ from daphne.server import Server
 from twisted.internet.interfaces import IPushProducer
 from zope.interface import implementer  # type: ignore[import-untyped]
 
+from streams.http.handler import FLOW_CONTROL
+
 # Named by the socket module on Linux and macOS; elsewhere the kernel is left alone.
 TCP_NOTSENT_LOWAT: int | None = getattr(socket, "TCP_NOTSENT_LOWAT", None)
 # Unsent bytes the kernel may hold per streaming response (measured: docs/benchmarks.md,
@@ -101,9 +103,10 @@ class StreamboardServer(Server):  # type: ignore[misc]  # daphne ships no types:
         """daphne's ``send``: write the message, then wait while the transport is paused.
 
         The wait comes after the write, so a connection holds at most Twisted's
-        64 KiB buffer plus one message (Django sends 64 KiB slices), whatever
-        the client does. The gate is registered with the first message (the
-        head) and unregistered before the last one, once per request.
+        64 KiB buffer plus one message (Django's 64 KiB slices, or one export
+        chunk: ``streams.http.handler``), whatever the client does. The gate
+        is registered with the first message (the head) and unregistered
+        before the last one, once per request.
         """
         if message["type"] == "http.response.body" and not message.get("more_body", False):
             # Unregister before daphne finishes the request: twisted.web logs a
@@ -161,12 +164,23 @@ class StreamboardServer(Server):  # type: ignore[misc]  # daphne ships no types:
 
     def create_application(self, protocol: Any, scope: dict[str, Any]) -> Any:
         """Start the application; abort the connection if it ends mid-response."""
+        self.offer_extensions(scope)
         queue = super().create_application(protocol, scope)
         details = self.connections.get(protocol)
         instance = details.get("application_instance") if details is not None else None
         if instance is not None:
             instance.add_done_callback(lambda _: self._application_done(protocol))
         return queue
+
+    def offer_extensions(self, scope: dict[str, Any]) -> None:
+        """Announce in the scope what this server does beyond plain ASGI.
+
+        ``streamboard.flow_control``: every ``http.response.body`` send waits
+        while the transport is full, so the application need not slice its
+        body parts (``streams.http.handler``).
+        """
+        if scope.get("type") == "http":
+            scope.setdefault("extensions", {})[FLOW_CONTROL] = {}
 
     def _application_done(self, protocol: Any) -> None:
         """Abort (RST, no terminating chunk) a response the application left unfinished.

@@ -259,3 +259,37 @@ def test_the_sync_producer_takes_its_chunk_size_from_the_setting(db: None) -> No
     make_orders(5)
     with override_settings(STREAMBOARD_EXPORT_CHUNK_SIZE=2):
         assert [c.rows for c in iter_export(Order.objects.all(), ("id",), "csv")] == [2, 2, 1]
+
+
+@pytest.mark.parametrize("chunks_per_hop", [1, 2, 3, 8])
+async def test_the_async_producer_gives_the_same_chunks_whatever_the_chunks_per_hop(
+    transactional_db: None, chunks_per_hop: int, order_fields
+) -> None:
+    await sync_to_async(make_orders)(23)
+    queryset = Order.objects.all()
+    chunks = [
+        c
+        async for c in aiter_export(
+            queryset, order_fields, "csv", chunk_size=4, chunks_per_hop=chunks_per_hop
+        )
+    ]
+    assert chunks == await sync_to_async(collect)(queryset, order_fields, "csv")
+    assert [c.rows for c in chunks] == [4, 4, 4, 4, 4, 3]
+
+
+async def test_a_bad_row_in_a_later_chunk_of_a_hop_comes_after_the_good_chunks(
+    transactional_db: None,
+) -> None:
+    def make() -> None:
+        customer = make_customer()
+        for n in range(1, 11):
+            make_order(customer, n)
+        make_order(customer, 11, metadata={"too_big": 2**70})
+
+    await sync_to_async(make)()
+    chunks = aiter_export(
+        Order.objects.all(), ("id", "metadata"), "ndjson", chunk_size=5, chunks_per_hop=4
+    )
+    assert [(await anext(chunks)).rows, (await anext(chunks)).rows] == [5, 5]
+    with pytest.raises(ExportEncodingError, match=r"dashboard.order pk=\d+ cannot be encoded"):
+        await anext(chunks)

@@ -30,6 +30,7 @@ class ChunkedDecoder:
         self.buffer = b""
         self.body = bytearray()
         self.complete = False
+        self.sizes: list[int] = []  # of the data chunks, as the server framed them
 
     def feed(self, data: bytes) -> None:
         self.buffer += data
@@ -42,6 +43,8 @@ class ChunkedDecoder:
                 return
             start = line_end + 2
             self.body += self.buffer[start : start + size]
+            if size:
+                self.sizes.append(size)
             self.buffer = self.buffer[start + size + 2 :]
             if size == 0:
                 self.complete = True
@@ -115,5 +118,10 @@ def get(
                 break
             decoder.feed(data)
         return RawResponse(
-            status, headers, bytes(decoder.body), complete=decoder.complete, closed_by_server=closed
+            status,
+            headers,
+            bytes(decoder.body),
+            complete=decoder.complete,
+            closed_by_server=closed,
+            extra={"chunk_sizes": decoder.sizes},
         )
