@@ -6,7 +6,7 @@ PORT ?= 8000
 SEED_ROWS ?= 1000000
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test bench lint venv clean
+.PHONY: run cluster test bench lint venv clean
 
 $(VENV)/.installed: requirements.txt scripts/find-python
 	@python=$$(scripts/find-python) || exit 1; \
@@ -18,6 +18,14 @@ venv: $(VENV)/.installed
 
 run: venv
 	PORT=$(PORT) SEED_ROWS=$(SEED_ROWS) $(PY) scripts/run_demo.py
+
+# A local cluster against the configured services (DATABASE_URL, REDIS_URL): SERVERS server
+# processes on one port and WORKERS task workers, one supervisor; Ctrl-C stops them all.
+SERVERS ?= 2
+WORKERS ?= 2
+cluster: venv
+	$(PY) manage.py migrate --no-input -v 0
+	$(PY) manage.py cluster --servers $(SERVERS) --workers $(WORKERS) --port $(PORT)
 
 test: venv
 	$(PY) -m ruff check .

@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 DEMO_USER = os.environ.get("DEMO_USER", "admin")
 DEMO_PASSWORD = os.environ.get("DEMO_PASSWORD", "streamboard")
+CORES = str(os.cpu_count() or 1)  # ``nproc``: one server worker per core, sharing the port
 
 
 def manage(*args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
@@ -35,7 +36,9 @@ def main() -> int:
     children = [
         subprocess.Popen([PY, "manage.py", "demo_log"], cwd=ROOT),
         subprocess.Popen([PY, "manage.py", "db_worker"], cwd=ROOT),
-        subprocess.Popen([PY, "manage.py", "serve", "--host", host, "--port", port], cwd=ROOT),
+        subprocess.Popen(
+            [PY, "manage.py", "serve", "--host", host, "--port", port, "--workers", CORES], cwd=ROOT
+        ),
     ]
     print(
         f"\n  Streamboard: http://{host}:{port}/\n"

@@ -100,3 +100,23 @@ def export_poll_seconds() -> float:
 def export_stale_seconds() -> float:
     """A running job whose heartbeat is older than this has lost its worker."""
     return float(_get("STREAMBOARD_EXPORT_STALE_SECONDS"))
+
+
+def project_dir() -> Path:
+    """The directory holding ``manage.py``: where the supervisor starts its children."""
+    return Path(settings.BASE_DIR)
+
+
+def database_is_in_memory() -> bool:
+    """An in-memory SQLite database: private to each process, so it cannot be shared."""
+    database = settings.DATABASES["default"]
+    name = str(database.get("NAME") or "")
+    return database["ENGINE"] == "django.db.backends.sqlite3" and (
+        name in ("", ":memory:") or "mode=memory" in name
+    )
+
+
+def channel_layer_backend() -> str:
+    """The channel layer's class name, e.g. ``InMemoryChannelLayer`` (for start-up messages)."""
+    backend = str(settings.CHANNEL_LAYERS["default"]["BACKEND"])
+    return backend.rsplit(".", 1)[-1]

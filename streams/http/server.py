@@ -20,11 +20,20 @@ Two things plain daphne (4.2) gets wrong for long streams, fixed here:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
+from collections.abc import Callable
 from typing import Any
 
 from daphne.server import Server
 from twisted.internet.interfaces import IPushProducer
 from zope.interface import implementer  # type: ignore[import-untyped]
+
+# Named by the socket module on Linux and macOS; elsewhere the kernel is left alone.
+TCP_NOTSENT_LOWAT: int | None = getattr(socket, "TCP_NOTSENT_LOWAT", None)
+# Unsent bytes the kernel may hold per streaming response (measured: docs/benchmarks.md,
+# "Kernel send buffers").
+NOTSENT_LOWAT = 64 * 1024
 
 
 @implementer(IPushProducer)
@@ -77,7 +86,12 @@ class StreamboardServer(Server):  # type: ignore[misc]  # daphne ships no types:
     ``protocol`` below is daphne's ``WebRequest`` (a ``twisted.web`` request),
     one per HTTP request; keep-alive connections get a new one, and a new
     gate, for every request.
+
+    ``notsent_lowat``: see ``bound_kernel_buffer``; ``None`` leaves the
+    kernel's autotuning alone (``bench/send_buffer.py`` compares the two).
     """
+
+    notsent_lowat: int | None = NOTSENT_LOWAT
 
     async def handle_reply(self, protocol: Any, message: dict[str, Any]) -> None:
         """daphne's ``send``: write the message, then wait while the transport is paused.
@@ -92,8 +106,14 @@ class StreamboardServer(Server):  # type: ignore[misc]  # daphne ships no types:
             # producer left registered, and the next request on a keep-alive
             # connection registers its own.
             self._release_gate(protocol)
-        await super().handle_reply(protocol, message)
+        streaming = message["type"] == "http.response.body" and message.get("more_body", False)
         details = self.connections.get(protocol)
+        if streaming and details is not None and not details.get("kernel_bounded"):
+            # Before the first body bytes reach the socket: they are what
+            # would otherwise fill an autotuned send buffer.
+            details["kernel_bounded"] = True
+            self.bound_kernel_buffer(protocol)
+        await super().handle_reply(protocol, message)
         if details is None or not _responding(protocol):
             return
         gate = details.get("send_gate")
@@ -102,6 +122,29 @@ class StreamboardServer(Server):  # type: ignore[misc]  # daphne ships no types:
             protocol.registerProducer(gate, True)
         if gate.paused:
             await gate.wait()
+
+    def bound_kernel_buffer(self, protocol: Any) -> None:
+        """Cap the bytes the kernel accepts for this streaming response but cannot send yet.
+
+        ``TCP_NOTSENT_LOWAT`` makes ``send`` return ``EAGAIN`` (and the socket
+        poll as not writable) while the unsent part of the kernel's queue is
+        above ``notsent_lowat``; Twisted then keeps the rest in its own 64 KiB
+        buffer and pauses the ``SendGate``. Without it a slow client's socket
+        takes up to ``net.ipv4.tcp_wmem``'s maximum (4 MiB by default) first.
+        Bytes in flight (sent, not yet acknowledged) are not capped, so a fast
+        client on a long path keeps its throughput. Only plain TCP sockets: a
+        TLS or UNIX transport is left as it is.
+        """
+        if self.notsent_lowat is None or TCP_NOTSENT_LOWAT is None:
+            return
+        transport = getattr(protocol.channel, "transport", None)
+        handle = transport.getHandle() if transport is not None else None
+        if isinstance(handle, socket.socket) and handle.family in (
+            socket.AF_INET,
+            socket.AF_INET6,
+        ):
+            with contextlib.suppress(OSError):
+                handle.setsockopt(socket.IPPROTO_TCP, TCP_NOTSENT_LOWAT, self.notsent_lowat)
 
     def _release_gate(self, protocol: Any) -> None:
         details = self.connections.get(protocol)
@@ -150,3 +193,37 @@ def endpoint(host: str, port: int, backlog: int) -> str:
     """A Twisted endpoint string; ``backlog`` replaces Twisted's default of 50."""
     interface = host.replace(":", r"\:")
     return f"tcp:port={port}:interface={interface}:backlog={backlog}"
+
+
+def serve(
+    application: Any,
+    endpoints: list[str],
+    *,
+    ready: Callable[[], None],
+    proxy_headers: bool = False,
+) -> bool:
+    """Run a ``StreamboardServer`` until it is stopped; ``False`` if it could not listen.
+
+    ``proxy_headers``: behind a reverse proxy (deploy/nginx.conf), the client's
+    address and scheme come from ``X-Forwarded-For`` / ``X-Forwarded-Proto``,
+    so Django sees ``https`` (CSRF's origin check needs it) and the real client.
+    """
+    forwarded = (
+        {
+            "proxy_forwarded_address_header": "X-Forwarded-For",
+            "proxy_forwarded_port_header": "X-Forwarded-Port",
+            "proxy_forwarded_proto_header": "X-Forwarded-Proto",
+        }
+        if proxy_headers
+        else {}
+    )
+    server = StreamboardServer(
+        application=application,
+        endpoints=endpoints,
+        ready_callable=ready,
+        verbosity=0,
+        application_close_timeout=5,
+        **forwarded,
+    )
+    server.run()
+    return not server.abort_start

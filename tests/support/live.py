@@ -13,7 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,11 +84,13 @@ def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, grace: flo
 
 
 @contextmanager
-def run_server(env: Mapping[str, str] | None = None) -> Iterator[LiveServer]:
-    """Start ``manage.py serve`` on a free port and wait until it accepts connections."""
+def run_server(
+    env: Mapping[str, str] | None = None, args: Sequence[str] = (), command: str = "serve"
+) -> Iterator[LiveServer]:
+    """Start ``manage.py serve [ARGS]`` (or ``cluster``) on a free port; wait until it serves."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "manage.py", command, "--host", "127.0.0.1", "--port", str(port), *args],
         cwd=ROOT,
         env=child_env(env),
         stdout=subprocess.PIPE,
