@@ -154,6 +154,9 @@ STREAMBOARD_HEARTBEAT_SECONDS = _float("STREAMBOARD_HEARTBEAT_SECONDS", minimum=
 STREAMBOARD_QUEUE_SIZE = env_int(
     "STREAMBOARD_QUEUE_SIZE", conf.DEFAULTS["STREAMBOARD_QUEUE_SIZE"], minimum=1
 )
+STREAMBOARD_QUEUE_BYTES = env_int(
+    "STREAMBOARD_QUEUE_BYTES", conf.DEFAULTS["STREAMBOARD_QUEUE_BYTES"], minimum=1024
+)
 # Background exports (ExportJob): rows per chunk, an optional pause per chunk
 # (to watch a bar on small data), how often progress is saved and published,
 # how often a server polls job rows when the channel layer does not cross

@@ -8,11 +8,22 @@ reuses it unchanged. A source owns one ``FanOut`` per thing it follows and
 
 * **Batches are shared and immutable**: each is encoded at most once per
   format (cached on the batch), then reused by every unfiltered client.
-* **Queues are bounded in lines**: a subscriber whose queue would overflow
-  drops what it holds, counts it, and continues from the present: its next
-  read starts with the skipped count (and the cursor of the last dropped
-  batch). A batch alone is always taken, so a client that keeps up never
-  loses lines to a burst that arrives in one read.
+* **Batches are sliced at publish**: a batch of more than ``SLICE_BYTES`` of
+  text is cut into slices (at entry boundaries where it can), so a client
+  takes a burst a slice at a time and one SSE event stays small, while each
+  slice is still encoded once for everyone.
+* **Queues are bounded in lines and in bytes** (``STREAMBOARD_QUEUE_SIZE``,
+  ``STREAMBOARD_QUEUE_BYTES``, whichever comes first): a subscriber whose
+  queue would overflow drops what it holds, counts it, and continues from
+  the present: its next read starts with the skipped count (and the cursor
+  of the last dropped batch). What one ``publish`` brings is always taken
+  whole, so a client that keeps up never loses lines to a burst that arrives
+  in one read.
+* **A read takes at most ``max_bytes``** (``Subscription.next``): what the
+  client's writer has not asked for yet stays in the bounded queue, where an
+  overflow can drop it, instead of in one huge event held per client. A
+  client that falls behind therefore overflows its own queue within seconds
+  and then sees the present.
 * **Cursors are opaque**: the fan-out stores and hands back whatever
   ``LogCursor`` the source put on a batch; only the source parses or
   compares them (``Subscription.skip_through`` takes the source's own test).
@@ -30,10 +41,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import overload
+from typing import Any, Final, cast, overload
 
+from streams import conf
 from streams.logs.lines import LogCursor, LogLine
 
 logger = logging.getLogger(__name__)
@@ -43,11 +55,45 @@ Observer = Callable[["LogBatch"], None]
 #: The source's test "this line's cursor was already delivered to the client".
 SeenTest = Callable[[LogCursor], bool]
 
+#: Text bytes per slice of a published batch (``LogBatch.slices``): small
+#: against the 56 KiB cap of an SSE event's data, large enough that a burst's
+#: encoding is a few dozen calls per MiB, not one per line.
+SLICE_BYTES: Final = 16 * 1024
+
+
+def text_size(lines: Sequence[LogLine]) -> int:
+    """The bytes the lines take as text (one newline each): what queues are bounded by.
+
+    Characters, not UTF-8 bytes: the same for ASCII logs, and cheap.
+    """
+    return sum(len(line.text) for line in lines) + len(lines)
+
+
+def slice_lines(lines: tuple[LogLine, ...], max_bytes: int) -> list[tuple[LogLine, ...]]:
+    """``lines`` cut into runs of about ``max_bytes`` of text, in order.
+
+    A run ends at the first entry header (a line that is not a continuation)
+    after ``max_bytes``, so a traceback stays with its header, or at twice
+    ``max_bytes`` whatever comes; one line longer than that is a run alone.
+    """
+    runs: list[tuple[LogLine, ...]] = []
+    begin = size = 0
+    for index, line in enumerate(lines):
+        if index > begin and (
+            (size >= max_bytes and not line.continuation) or size >= 2 * max_bytes
+        ):
+            runs.append(lines[begin:index])
+            begin, size = index, 0
+        size += len(line.text) + 1
+    if begin < len(lines) or not runs:
+        runs.append(lines[begin:])
+    return runs
+
 
 class LogBatch:
     """Lines pushed together to every subscriber; immutable, encoded once per format."""
 
-    __slots__ = ("_encoded", "cursor", "lines", "notice")
+    __slots__ = ("_encoded", "cursor", "lines", "notice", "size")
 
     def __init__(
         self, lines: tuple[LogLine, ...], cursor: LogCursor, notice: str | None = None
@@ -55,14 +101,40 @@ class LogBatch:
         self.lines = lines
         self.cursor = cursor
         self.notice = notice
-        self._encoded: dict[str, str] = {}
+        self.size = text_size(lines)
+        self._encoded: dict[str, Any] = {}
 
-    def encoded(self, key: str, encode: Callable[[tuple[LogLine, ...]], str]) -> str:
-        """``encode(lines)``, computed on first use and shared by every subscriber."""
+    def encoded[T](self, key: str, encode: Callable[[tuple[LogLine, ...]], T]) -> T:
+        """``encode(lines)``, computed on first use and shared by every subscriber.
+
+        ``key`` names the encoding (one key, one ``encode``: the cache is
+        not typed per key).
+        """
         value = self._encoded.get(key)
         if value is None:
             value = self._encoded[key] = encode(self.lines)
-        return value
+        return cast(T, value)
+
+    def slices(self, max_bytes: int = SLICE_BYTES) -> tuple[LogBatch, ...]:
+        """This batch as batches of about ``max_bytes`` of text (itself if it is small).
+
+        The notice goes with the first slice; each slice's cursor is that of
+        its last line, the last one keeps the batch's.
+        """
+        if self.size <= max_bytes:
+            return (self,)
+        runs = slice_lines(self.lines, max_bytes)
+        if len(runs) == 1:
+            return (self,)
+        last = len(runs) - 1
+        return tuple(
+            LogBatch(
+                run,
+                self.cursor if index == last else run[-1].cursor,
+                self.notice if index == 0 else None,
+            )
+            for index, run in enumerate(runs)
+        )
 
     def __repr__(self) -> str:
         return f"LogBatch({len(self.lines)} lines, cursor={self.cursor}, notice={self.notice!r})"
@@ -70,7 +142,11 @@ class LogBatch:
 
 @dataclass
 class Delivery:
-    """What a subscriber gets on one read: a skipped count first, then batches in order."""
+    """What a subscriber gets on one read: a skipped count first, then batches in order.
+
+    With ``max_bytes`` the batches hold at most that much text (at least one
+    batch, whatever its size); the rest stays queued.
+    """
 
     skipped: int
     skipped_cursor: LogCursor | None
@@ -89,12 +165,17 @@ class Subscription:
         limit: int,
         start: LogCursor,
         on_close: Callable[[Subscription], None] | None = None,
+        *,
+        byte_limit: int | None = None,
     ) -> None:
+        """``limit`` in lines; ``byte_limit`` in bytes of text (``STREAMBOARD_QUEUE_BYTES``)."""
         self.limit = max(1, limit)
+        self.byte_limit = max(1, conf.queue_bytes() if byte_limit is None else byte_limit)
         self.start = start
         self._on_close = on_close
         self._queue: deque[LogBatch] = deque()
         self._queued_lines = 0
+        self._queued_bytes = 0
         self._skipped = 0
         self._skipped_cursor: LogCursor | None = None
         self._wakeup = asyncio.Event()
@@ -104,14 +185,21 @@ class Subscription:
     # -- fed by the fan-out, on the event loop --------------------------------
 
     def push(self, batch: LogBatch) -> None:
-        if self._skip is not None and batch.lines:
-            batch = self._without_seen(batch, *self._skip)
-            if not batch.lines:
-                return
-        size = len(batch.lines)
-        if self._queue and self._queued_lines + size > self.limit:
-            # Overflow: drop what is queued and continue from the present. A
-            # batch alone is always taken: it is shared by every subscriber (and
+        self.push_all((batch,))
+
+    def push_all(self, batches: Sequence[LogBatch]) -> None:
+        """Queue what one ``publish`` brought (the slices of one batch), taken whole."""
+        if self._skip is not None:
+            batches = self._unseen(batches)
+        if not batches:
+            return
+        lines = sum(len(batch.lines) for batch in batches)
+        size = sum(batch.size for batch in batches)
+        if self._queue and (
+            self._queued_lines + lines > self.limit or self._queued_bytes + size > self.byte_limit
+        ):
+            # Overflow: drop what is queued and continue from the present. What
+            # arrives now is always taken: it is shared by every subscriber (and
             # bounded by the source's step), so a client that keeps up never
             # loses lines to a burst that arrives in one read.
             dropped = [b for b in self._queue if b.lines]
@@ -119,10 +207,21 @@ class Subscription:
             if dropped:
                 self._skipped_cursor = dropped[-1].cursor
             self._queue.clear()
-            self._queued_lines = 0
-        self._queue.append(batch)
-        self._queued_lines += size
+            self._queued_lines = self._queued_bytes = 0
+        self._queue.extend(batches)
+        self._queued_lines += lines
+        self._queued_bytes += size
         self._wakeup.set()
+
+    def _unseen(self, batches: Sequence[LogBatch]) -> list[LogBatch]:
+        kept = []
+        for batch in batches:
+            if self._skip is not None and batch.lines:
+                batch = self._without_seen(batch, *self._skip)
+                if not batch.lines:
+                    continue
+            kept.append(batch)
+        return kept
 
     def skip_through(self, until: LogCursor, seen: SeenTest) -> None:
         """Drop live lines the client already has: those with ``seen(cursor)``, up to ``until``.
@@ -153,13 +252,19 @@ class Subscription:
     def queued_lines(self) -> int:
         return self._queued_lines
 
-    @overload
-    async def next(self) -> Delivery: ...
-    @overload
-    async def next(self, idle: float | None) -> Delivery | None: ...
+    @property
+    def queued_bytes(self) -> int:
+        return self._queued_bytes
 
-    async def next(self, idle: float | None = None) -> Delivery | None:
-        """Everything queued right now (waiting only while there is nothing).
+    @overload
+    async def next(self, idle: None = None, max_bytes: int | None = None) -> Delivery: ...
+    @overload
+    async def next(self, idle: float | None, max_bytes: int | None = None) -> Delivery | None: ...
+
+    async def next(
+        self, idle: float | None = None, max_bytes: int | None = None
+    ) -> Delivery | None:
+        """What is queued now, up to ``max_bytes`` of text; waits only while nothing is.
 
         ``None`` after ``idle`` seconds with nothing queued: the wait is on
         an event, not on the queue, so timing out loses nothing.
@@ -171,9 +276,28 @@ class Subscription:
                     await self._wakeup.wait()
             except TimeoutError:
                 return None
-        delivery = Delivery(self._skipped, self._skipped_cursor, list(self._queue))
-        self.discard()
+        delivery = Delivery(self._skipped, self._skipped_cursor, self._take(max_bytes))
+        self._skipped = 0
+        self._skipped_cursor = None
         return delivery
+
+    def _take(self, max_bytes: int | None) -> list[LogBatch]:
+        queue = self._queue
+        if max_bytes is None or self._queued_bytes <= max_bytes:
+            taken = list(queue)
+            queue.clear()
+            self._queued_lines = self._queued_bytes = 0
+            return taken
+        taken = []
+        size = lines = 0
+        while queue and (not taken or size + queue[0].size <= max_bytes):
+            batch = queue.popleft()
+            taken.append(batch)
+            size += batch.size
+            lines += len(batch.lines)
+        self._queued_bytes -= size
+        self._queued_lines -= lines
+        return taken
 
     def pending(self) -> bool:
         return bool(self._queue or self._skipped)
@@ -187,7 +311,7 @@ class Subscription:
     def discard(self) -> None:
         """Forget everything queued (and the skipped count)."""
         self._queue.clear()
-        self._queued_lines = 0
+        self._queued_lines = self._queued_bytes = 0
         self._skipped = 0
         self._skipped_cursor = None
 
@@ -268,11 +392,12 @@ class FanOut:
         self.position = position
 
     def publish(self, batch: LogBatch) -> None:
-        """Hand ``batch`` to every observer, then to every subscriber's queue."""
+        """Hand ``batch`` to every observer, then its slices to every subscriber's queue."""
         for observer in list(self._observers):
             try:
                 observer(batch)
             except Exception:
                 logger.exception("log observer %r failed", observer)
+        slices = batch.slices()
         for subscription in list(self._subscriptions):
-            subscription.push(batch)
+            subscription.push_all(slices)

@@ -28,6 +28,7 @@ README = ROOT / "README.md"
         ("STREAMBOARD_LOGS", "demo=relative/path.log"),
         ("STREAMBOARD_LOGS", "../etc=/etc/passwd"),
         ("STREAMBOARD_QUEUE_SIZE", "lots"),
+        ("STREAMBOARD_QUEUE_BYTES", "100"),
         ("STREAMBOARD_HEARTBEAT_SECONDS", "0"),
     ],
 )
@@ -82,6 +83,7 @@ def test_the_readme_defaults_are_what_the_app_sees_with_an_empty_environment(
         "'STREAMBOARD_LOGS': ','.join(f'{k}={v}' for k, v in conf.log_sources().items()),"
         "'STREAMBOARD_HEARTBEAT_SECONDS': f'{conf.heartbeat_seconds():g}',"
         "'STREAMBOARD_QUEUE_SIZE': f'{conf.queue_size()}',"
+        "'STREAMBOARD_QUEUE_BYTES': f'{conf.queue_bytes()}',"
         "'STREAMBOARD_EXPORT_DIR': str(conf.export_dir()),"
         "'STREAMBOARD_EXPORT_CHUNK_SIZE': f'{conf.export_chunk_size()}',"
         "'STREAMBOARD_EXPORT_CHUNK_DELAY': f'{conf.export_chunk_delay():g}',"
@@ -111,6 +113,7 @@ def test_an_unset_setting_takes_the_default_from_conf(name: str, settings: Any) 
     readers = {
         "STREAMBOARD_HEARTBEAT_SECONDS": conf.heartbeat_seconds,
         "STREAMBOARD_QUEUE_SIZE": conf.queue_size,
+        "STREAMBOARD_QUEUE_BYTES": conf.queue_bytes,
         "STREAMBOARD_EXPORTS": conf.export_allow_list,
         "STREAMBOARD_EXPORT_CHUNK_SIZE": conf.export_chunk_size,
         "STREAMBOARD_EXPORT_CHUNK_DELAY": conf.export_chunk_delay,
