@@ -18,7 +18,9 @@ reuses it unchanged. A source owns one ``FanOut`` per thing it follows and
   the present: its next read starts with the skipped count (and the cursor
   of the last dropped batch). What one ``publish`` brings is always taken
   whole, so a client that keeps up never loses lines to a burst that arrives
-  in one read.
+  in one read; and the group a read has started is being delivered (as an
+  event being written), so it neither counts nor is dropped. A client
+  therefore holds at most one source step plus the limits.
 * **A read takes at most ``max_bytes``** (``Subscription.next``): what the
   client's writer has not asked for yet stays in the bounded queue, where an
   overflow can drop it, instead of in one huge event held per client. A
@@ -153,6 +155,15 @@ class Delivery:
     batches: list[LogBatch]
 
 
+@dataclass(frozen=True, slots=True)
+class _Group:
+    """What one ``publish`` brought a subscriber: the slices of one batch, and their sizes."""
+
+    batches: tuple[LogBatch, ...]
+    lines: int
+    size: int
+
+
 class Subscription:
     """One client's bounded queue on a fan-out, and the position it started at.
 
@@ -173,7 +184,11 @@ class Subscription:
         self.byte_limit = max(1, conf.queue_bytes() if byte_limit is None else byte_limit)
         self.start = start
         self._on_close = on_close
-        self._queue: deque[LogBatch] = deque()
+        # What each ``publish`` brought, oldest first: dropped whole on overflow.
+        self._queue: deque[_Group] = deque()
+        # The rest of the group a read has started: being delivered, so neither
+        # counted against the limits nor dropped (like an event being written).
+        self._current: deque[LogBatch] = deque()
         self._queued_lines = 0
         self._queued_bytes = 0
         self._skipped = 0
@@ -202,13 +217,13 @@ class Subscription:
             # arrives now is always taken: it is shared by every subscriber (and
             # bounded by the source's step), so a client that keeps up never
             # loses lines to a burst that arrives in one read.
-            dropped = [b for b in self._queue if b.lines]
+            dropped = [b for group in self._queue for b in group.batches if b.lines]
             self._skipped += self._queued_lines
             if dropped:
                 self._skipped_cursor = dropped[-1].cursor
             self._queue.clear()
             self._queued_lines = self._queued_bytes = 0
-        self._queue.extend(batches)
+        self._queue.append(_Group(tuple(batches), lines, size))
         self._queued_lines += lines
         self._queued_bytes += size
         self._wakeup.set()
@@ -250,10 +265,12 @@ class Subscription:
 
     @property
     def queued_lines(self) -> int:
+        """Lines queued and not yet being delivered (what the line limit bounds)."""
         return self._queued_lines
 
     @property
     def queued_bytes(self) -> int:
+        """Bytes of text queued and not yet being delivered (what the byte limit bounds)."""
         return self._queued_bytes
 
     @overload
@@ -267,40 +284,44 @@ class Subscription:
         """What is queued now, up to ``max_bytes`` of text; waits only while nothing is.
 
         ``None`` after ``idle`` seconds with nothing queued: the wait is on
-        an event, not on the queue, so timing out loses nothing.
+        an event, not on the queue, so timing out loses nothing. A skipped
+        count comes after the rest of a group being delivered (the lines it
+        counts are newer) and before anything queued after the overflow.
         """
-        while not self._queue and not self._skipped:
+        while not self.pending():
             self._wakeup.clear()
             try:
                 async with asyncio.timeout(idle):
                     await self._wakeup.wait()
             except TimeoutError:
                 return None
-        delivery = Delivery(self._skipped, self._skipped_cursor, self._take(max_bytes))
-        self._skipped = 0
-        self._skipped_cursor = None
-        return delivery
-
-    def _take(self, max_bytes: int | None) -> list[LogBatch]:
-        queue = self._queue
-        if max_bytes is None or self._queued_bytes <= max_bytes:
-            taken = list(queue)
-            queue.clear()
-            self._queued_lines = self._queued_bytes = 0
-            return taken
-        taken = []
-        size = lines = 0
-        while queue and (not taken or size + queue[0].size <= max_bytes):
-            batch = queue.popleft()
-            taken.append(batch)
-            size += batch.size
-            lines += len(batch.lines)
-        self._queued_bytes -= size
-        self._queued_lines -= lines
-        return taken
+        skipped, skipped_cursor = 0, None
+        if not self._current:
+            skipped, skipped_cursor = self._skipped, self._skipped_cursor
+            self._skipped, self._skipped_cursor = 0, None
+        taken: list[LogBatch] = []
+        size = 0
+        current = self._current
+        while True:
+            if not current:
+                if not self._queue or self._skipped:
+                    break
+                group = self._queue.popleft()
+                self._queued_lines -= group.lines
+                self._queued_bytes -= group.size
+                current.extend(group.batches)
+            while current and (
+                max_bytes is None or not taken or size + current[0].size <= max_bytes
+            ):
+                batch = current.popleft()
+                taken.append(batch)
+                size += batch.size
+            if current:
+                break
+        return Delivery(skipped, skipped_cursor, taken)
 
     def pending(self) -> bool:
-        return bool(self._queue or self._skipped)
+        return bool(self._current or self._queue or self._skipped)
 
     async def wait(self) -> None:
         """Wait until something is queued (the overview peeks without reading)."""
@@ -311,6 +332,7 @@ class Subscription:
     def discard(self) -> None:
         """Forget everything queued (and the skipped count)."""
         self._queue.clear()
+        self._current.clear()
         self._queued_lines = self._queued_bytes = 0
         self._skipped = 0
         self._skipped_cursor = None
