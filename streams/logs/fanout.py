@@ -306,6 +306,9 @@ class Subscription:
             if not current:
                 if not self._queue or self._skipped:
                     break
+                head = self._queue[0].batches[0]
+                if max_bytes is not None and taken and size + head.size > max_bytes:
+                    break  # not started: it stays queued (and droppable)
                 group = self._queue.popleft()
                 self._queued_lines -= group.lines
                 self._queued_bytes -= group.size
