@@ -37,7 +37,10 @@ def open_streams(n):
     socks = []
     for _ in range(n):
         s = socket.create_connection(("127.0.0.1", port))
-        s.sendall(f"GET /streams/logs/bench/?backfill=0 HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: sessionid={cookie}\r\n\r\n".encode())
+        s.sendall((
+            "GET /streams/logs/bench/?backfill=0 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Cookie: sessionid={cookie}\r\n\r\n"
+        ).encode())
         socks.append(s)
     for s in socks:
         got = b""
@@ -114,7 +117,8 @@ def main() -> None:
             stdout=subprocess.PIPE,
             text=True,
         )
-        assert client.stdin is not None and client.stdout is not None
+        assert client.stdin is not None
+        assert client.stdout is not None
         client.stdout.readline()
         time.sleep(1)  # let closed streams finish their cleanup before the baseline
         before = tracemalloc.take_snapshot() if not args.no_trace else None

@@ -118,6 +118,21 @@ def _joined(group: list[Piece], fmt: Format) -> str:
     return _JSON_OPEN + ",".join(piece.data[inner[0] : inner[1]] for piece in group) + _JSON_CLOSE
 
 
+def single_event(event: LinesEvent, fmt: Format) -> Event | None:
+    """The one event of the usual case (one shared batch, one piece), else ``None``.
+
+    A client that keeps up gets one small batch per event: this skips the
+    packing below, and the event's data is the batch's own shared string.
+    """
+    batches = event.batches
+    if batches is None or len(batches) != 1 or not event.lines:
+        return None
+    encoded = batches[0].encoded(fmt, _html_pieces if fmt == "html" else _json_pieces)
+    if len(encoded) != 1:
+        return None
+    return Event(encoded[0].data, event="lines", id=str(event.cursor))
+
+
 def lines_to_sse(event: LinesEvent, fmt: Format) -> Iterator[Event]:
     """A ``lines`` event as SSE events of at most ``EVENT_DATA_BYTES`` each, in order.
 
@@ -162,8 +177,12 @@ async def sse_events(events: AsyncIterator[LogEvent], fmt: Format) -> AsyncItera
         if isinstance(event, IdleEvent):
             yield HEARTBEAT
         elif isinstance(event, LinesEvent):
-            for message in lines_to_sse(event, fmt):
-                yield message
+            single = single_event(event, fmt)
+            if single is not None:
+                yield single
+            else:
+                for message in lines_to_sse(event, fmt):
+                    yield message
         else:
             yield to_sse(event, fmt)
 

@@ -61,6 +61,8 @@ SeenTest = Callable[[LogCursor], bool]
 #: against the 56 KiB cap of an SSE event's data, large enough that a burst's
 #: encoding is a few dozen calls per MiB, not one per line.
 SLICE_BYTES: Final = 16 * 1024
+#: asyncio may run a timer up to its clock's resolution early.
+_TIMER_SLACK: Final = 0.001
 
 
 def text_size(lines: Sequence[LogLine]) -> int:
@@ -156,12 +158,16 @@ class Delivery:
 
 
 @dataclass(frozen=True, slots=True)
-class _Group:
+class Group:
     """What one ``publish`` brought a subscriber: the slices of one batch, and their sizes."""
 
     batches: tuple[LogBatch, ...]
     lines: int
     size: int
+
+    @classmethod
+    def of(cls, batches: Sequence[LogBatch]) -> Group:
+        return cls(tuple(batches), sum(len(b.lines) for b in batches), sum(b.size for b in batches))
 
 
 class Subscription:
@@ -185,7 +191,7 @@ class Subscription:
         self.start = start
         self._on_close = on_close
         # What each ``publish`` brought, oldest first: dropped whole on overflow.
-        self._queue: deque[_Group] = deque()
+        self._queue: deque[Group] = deque()
         # The rest of the group a read has started: being delivered, so neither
         # counted against the limits nor dropped (like an event being written).
         self._current: deque[LogBatch] = deque()
@@ -195,37 +201,43 @@ class Subscription:
         self._skipped_cursor: LogCursor | None = None
         self._wakeup = asyncio.Event()
         self._skip: tuple[LogCursor, SeenTest] | None = None
+        self._idle_at: float | None = None
+        self._idle_due = False
+        self._idle_timer: asyncio.TimerHandle | None = None
         self.closed = False
 
     # -- fed by the fan-out, on the event loop --------------------------------
 
     def push(self, batch: LogBatch) -> None:
-        self.push_all((batch,))
+        self.push_group(Group.of((batch,)))
 
     def push_all(self, batches: Sequence[LogBatch]) -> None:
         """Queue what one ``publish`` brought (the slices of one batch), taken whole."""
+        self.push_group(Group.of(batches))
+
+    def push_group(self, group: Group) -> None:
+        """``push_all`` of a group the fan-out built once for every subscriber."""
         if self._skip is not None:
-            batches = self._unseen(batches)
-        if not batches:
+            group = Group.of(self._unseen(group.batches))
+        if not group.batches:
             return
-        lines = sum(len(batch.lines) for batch in batches)
-        size = sum(batch.size for batch in batches)
         if self._queue and (
-            self._queued_lines + lines > self.limit or self._queued_bytes + size > self.byte_limit
+            self._queued_lines + group.lines > self.limit
+            or self._queued_bytes + group.size > self.byte_limit
         ):
             # Overflow: drop what is queued and continue from the present. What
             # arrives now is always taken: it is shared by every subscriber (and
             # bounded by the source's step), so a client that keeps up never
             # loses lines to a burst that arrives in one read.
-            dropped = [b for group in self._queue for b in group.batches if b.lines]
+            dropped = [b for queued in self._queue for b in queued.batches if b.lines]
             self._skipped += self._queued_lines
             if dropped:
                 self._skipped_cursor = dropped[-1].cursor
             self._queue.clear()
             self._queued_lines = self._queued_bytes = 0
-        self._queue.append(_Group(tuple(batches), lines, size))
-        self._queued_lines += lines
-        self._queued_bytes += size
+        self._queue.append(group)
+        self._queued_lines += group.lines
+        self._queued_bytes += group.size
         self._wakeup.set()
 
     def _unseen(self, batches: Sequence[LogBatch]) -> list[LogBatch]:
@@ -288,20 +300,25 @@ class Subscription:
         count comes after the rest of a group being delivered (the lines it
         counts are newer) and before anything queued after the overflow.
         """
-        while not self.pending():
-            self._wakeup.clear()
-            try:
-                async with asyncio.timeout(idle):
-                    await self._wakeup.wait()
-            except TimeoutError:
+        if not self.pending():
+            if idle is None:
+                await self.wait()
+            elif not await self._wait_or_idle(idle):
                 return None
         skipped, skipped_cursor = 0, None
-        if not self._current:
+        current = self._current
+        if not current:
             skipped, skipped_cursor = self._skipped, self._skipped_cursor
             self._skipped, self._skipped_cursor = 0, None
-        taken: list[LogBatch] = []
+            queue = self._queue
+            if max_bytes is None or self._queued_bytes <= max_bytes:
+                # The usual case, a client that keeps up: everything, at once.
+                taken = [batch for group in queue for batch in group.batches]
+                queue.clear()
+                self._queued_lines = self._queued_bytes = 0
+                return Delivery(skipped, skipped_cursor, taken)
+        taken = []
         size = 0
-        current = self._current
         while True:
             if not current:
                 if not self._queue or self._skipped:
@@ -322,6 +339,42 @@ class Subscription:
             if current:
                 break
         return Delivery(skipped, skipped_cursor, taken)
+
+    async def _wait_or_idle(self, idle: float) -> bool:
+        """Wait until something is queued; ``False`` once ``idle`` seconds pass with nothing.
+
+        One timer per idle period, not one per wait: a client that gets an
+        event every 100 ms would otherwise arm and cancel a timer for each
+        (a heap push and a handle per client per event). The timer, when it
+        fires, re-arms itself for the current wait's deadline if a newer
+        wait began meanwhile.
+        """
+        loop = asyncio.get_running_loop()
+        self._idle_at = loop.time() + idle
+        self._idle_due = False
+        if self._idle_timer is None:
+            self._idle_timer = loop.call_at(self._idle_at, self._idle_check, loop)
+        try:
+            while not self.pending():
+                if self._idle_due:
+                    return False
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            return True
+        finally:
+            self._idle_at = None
+            self._idle_due = False
+
+    def _idle_check(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._idle_timer = None
+        at = self._idle_at
+        if at is None or self.closed:
+            return  # not waiting: the next wait arms a timer
+        if loop.time() >= at - _TIMER_SLACK:
+            self._idle_due = True
+            self._wakeup.set()
+        else:
+            self._idle_timer = loop.call_at(at, self._idle_check, loop)
 
     def pending(self) -> bool:
         return bool(self._current or self._queue or self._skipped)
@@ -348,6 +401,9 @@ class Subscription:
         if self.closed:
             return
         self.closed = True
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
         self.release()
         if self._on_close is not None:
             self._on_close(self)
@@ -423,6 +479,6 @@ class FanOut:
                 observer(batch)
             except Exception:
                 logger.exception("log observer %r failed", observer)
-        slices = batch.slices()
+        group = Group.of(batch.slices())  # one for every subscriber
         for subscription in list(self._subscriptions):
-            subscription.push_all(slices)
+            subscription.push_group(group)
