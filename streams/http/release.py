@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from typing import Final
 
 from asgiref.sync import SyncToAsync, markcoroutinefunction
+from django.db import connections
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 
@@ -56,7 +57,17 @@ def release_request_thread() -> None:
         return
     executor = SyncToAsync.context_to_thread_executor.pop(context, None)
     if executor is not None:
+        # Queued work still runs before the thread exits: a database
+        # connection opened in it is closed there, not left to the garbage
+        # collector (connections are per thread).
+        executor.submit(_close_thread_connections)
         executor.shutdown(wait=False)
+
+
+def _close_thread_connections() -> None:
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close()
 
 
 class StreamReleaseMiddleware:
