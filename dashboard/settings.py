@@ -60,6 +60,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so it runs after every other middleware's response step.
+    "streams.http.release.StreamReleaseMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -162,6 +164,9 @@ STREAMBOARD_REDIS_LOG_MAXLEN = env_int(
     "STREAMBOARD_REDIS_LOG_MAXLEN", conf.DEFAULTS["STREAMBOARD_REDIS_LOG_MAXLEN"], minimum=0
 )
 STREAMBOARD_REDIS_LOG_MAX_AGE_SECONDS = _float("STREAMBOARD_REDIS_LOG_MAX_AGE_SECONDS", minimum=0.0)
+STREAMBOARD_QUEUE_BYTES = env_int(
+    "STREAMBOARD_QUEUE_BYTES", conf.DEFAULTS["STREAMBOARD_QUEUE_BYTES"], minimum=1024
+)
 # Background exports (ExportJob): rows per chunk, an optional pause per chunk
 # (to watch a bar on small data), how often progress is saved and published,
 # how often a server polls job rows when the channel layer does not cross

@@ -26,6 +26,7 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
     {
         "STREAMBOARD_HEARTBEAT_SECONDS": 15.0,
         "STREAMBOARD_QUEUE_SIZE": 1000,
+        "STREAMBOARD_QUEUE_BYTES": 128 * 1024,
         "STREAMBOARD_EXPORTS": {},
         "STREAMBOARD_EXPORT_CHUNK_SIZE": 2000,
         "STREAMBOARD_EXPORT_CHUNK_DELAY": 0.0,
@@ -70,6 +71,16 @@ def heartbeat_seconds() -> float:
 
 def queue_size() -> int:
     return int(_get("STREAMBOARD_QUEUE_SIZE"))
+
+
+def queue_bytes() -> int:
+    """A client's queue bound in bytes of line text (with ``queue_size``, whichever comes first).
+
+    Small enough that a client reading slower than the log is written
+    overflows within seconds and sees the present (docs/benchmarks.md,
+    "Slow clients"), large enough to hold a tailer's read of a burst.
+    """
+    return int(_get("STREAMBOARD_QUEUE_BYTES"))
 
 
 def export_allow_list() -> dict[str, list[str]]:

@@ -1,11 +1,21 @@
 """Encoders for log events: HTML fragments or JSON in SSE events, or plain text.
 
-Pure functions from a ``streams.logs.follow`` event to an ``Event`` (or to
-bytes for ``text/plain``); the views only choose one. An unfiltered client's
-lines are the tailer's shared batches, so their fragment or JSON is computed
-once per batch and reused by every such client; several batches coalesced
-into one event are joined (the fragment of a run of lines is the
-concatenation of its batches' fragments).
+Pure functions from a ``streams.logs.follow`` event to ``Event`` objects (or
+to bytes for ``text/plain``); the views only choose one. Choices:
+
+* **Encode once**: an unfiltered client's lines are the fan-out's shared
+  batches, so their fragment or JSON is computed once per batch and reused
+  by every such client; several batches coalesced into one event are joined
+  (the fragment of a run of lines is the concatenation of its batches'
+  fragments; JSON arrays are joined inside one ``{"lines": [...]}``).
+* **Capped events**: no event's data exceeds ``EVENT_DATA_BYTES`` (UTF-8), so
+  a burst becomes several events, each sent as soon as the client's writer
+  is free, and no client holds a megabyte-sized frame. Each encoded batch is
+  a tuple of ``Piece`` objects under the cap (a batch whose encoding is
+  larger is split by lines); events are packed from whole pieces. Only a
+  single line whose own encoding is larger goes out alone, over the cap.
+  Each event's ``id:`` is the cursor after its last line, so a client that
+  reconnects between two of them resumes exactly.
 
 Fragments (``templates/streams/``), with their context:
 
@@ -18,15 +28,16 @@ Fragments (``templates/streams/``), with their context:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Final, Literal
+from collections.abc import AsyncIterator, Iterator
+from typing import Final, Literal, NamedTuple
 
 import orjson
 from django.template.loader import render_to_string
 
 from streams.http.sse import HEARTBEAT, Event, Message
+from streams.logs.fanout import SLICE_BYTES, slice_lines
 from streams.logs.follow import IdleEvent, LinesEvent, LogEvent, NoticeEvent, SkippedEvent
-from streams.logs.lines import LogLine, group_entries
+from streams.logs.lines import LogCursor, LogLine, group_entries
 
 Format = Literal["html", "json"]
 FORMATS: Final[tuple[Format, ...]] = ("html", "json")
@@ -34,6 +45,20 @@ FORMATS: Final[tuple[Format, ...]] = ("html", "json")
 LINES_TEMPLATE: Final = "streams/fragments.html#log_lines"
 SKIPPED_TEMPLATE: Final = "streams/fragments.html#log_skipped"
 NOTICE_TEMPLATE: Final = "streams/fragments.html#log_notice"
+
+#: The most data one ``lines`` event carries: with its ``data:``/``id:``
+#: framing a frame stays within one of Django's 64 KiB ASGI body messages.
+EVENT_DATA_BYTES: Final = 56 * 1024
+_JSON_OPEN: Final = '{"lines":['
+_JSON_CLOSE: Final = "]}"
+
+
+class Piece(NamedTuple):
+    """The data of an event holding some lines alone, its byte size, and its ``id:``."""
+
+    data: str
+    size: int
+    cursor: LogCursor
 
 
 def render_lines(lines: tuple[LogLine, ...] | list[LogLine]) -> str:
@@ -47,24 +72,92 @@ def json_items(lines: tuple[LogLine, ...] | list[LogLine]) -> str:
     return orjson.dumps([line.as_dict() for line in lines]).decode()[1:-1]
 
 
-def lines_data(event: LinesEvent, fmt: Format) -> str:
-    if fmt == "html":
-        if event.batches is not None:
-            return "".join(batch.encoded("html", render_lines) for batch in event.batches)
-        return render_lines(event.lines)
+def json_lines(lines: tuple[LogLine, ...] | list[LogLine]) -> str:
+    return _JSON_OPEN + json_items(lines) + _JSON_CLOSE
+
+
+def _utf8_size(data: str) -> int:
+    return len(data) if data.isascii() else len(data.encode())
+
+
+def pieces(lines: tuple[LogLine, ...], fmt: Format) -> tuple[Piece, ...]:
+    """``lines`` encoded, halved by lines until each piece is under ``EVENT_DATA_BYTES``."""
+    data = render_lines(lines) if fmt == "html" else json_lines(lines)
+    size = _utf8_size(data)
+    if size <= EVENT_DATA_BYTES or len(lines) == 1:
+        return (Piece(data, size, lines[-1].cursor),)
+    half = len(lines) // 2
+    return pieces(lines[:half], fmt) + pieces(lines[half:], fmt)
+
+
+def _html_pieces(lines: tuple[LogLine, ...]) -> tuple[Piece, ...]:
+    return pieces(lines, "html")
+
+
+def _json_pieces(lines: tuple[LogLine, ...]) -> tuple[Piece, ...]:
+    return pieces(lines, "json")
+
+
+def _event_pieces(event: LinesEvent, fmt: Format) -> Iterator[Piece]:
     if event.batches is not None:
-        parts = [batch.encoded("json", json_items) for batch in event.batches]
-        items = ",".join(part for part in parts if part)
-    else:
-        items = json_items(event.lines)
-    return '{"lines":[' + items + "]}"
+        encode = _html_pieces if fmt == "html" else _json_pieces
+        for batch in event.batches:
+            if batch.lines:
+                yield from batch.encoded(fmt, encode)
+        return
+    for run in slice_lines(event.lines, SLICE_BYTES):
+        yield from pieces(run, fmt)
 
 
-def to_sse(event: LinesEvent | SkippedEvent | NoticeEvent, fmt: Format) -> Event:
-    """One log event as one SSE event, its ``id:`` the cursor."""
+def _joined(group: list[Piece], fmt: Format) -> str:
+    if len(group) == 1:
+        return group[0].data  # the shared string itself: framed once for every client
+    if fmt == "html":
+        return "".join(piece.data for piece in group)
+    inner = len(_JSON_OPEN), -len(_JSON_CLOSE)
+    return _JSON_OPEN + ",".join(piece.data[inner[0] : inner[1]] for piece in group) + _JSON_CLOSE
+
+
+def single_event(event: LinesEvent, fmt: Format) -> Event | None:
+    """The one event of the usual case (one shared batch, one piece), else ``None``.
+
+    A client that keeps up gets one small batch per event: this skips the
+    packing below, and the event's data is the batch's own shared string.
+    """
+    batches = event.batches
+    if batches is None or len(batches) != 1 or not event.lines:
+        return None
+    encoded = batches[0].encoded(fmt, _html_pieces if fmt == "html" else _json_pieces)
+    if len(encoded) != 1:
+        return None
+    return Event(encoded[0].data, event="lines", id=str(event.cursor))
+
+
+def lines_to_sse(event: LinesEvent, fmt: Format) -> Iterator[Event]:
+    """A ``lines`` event as SSE events of at most ``EVENT_DATA_BYTES`` each, in order.
+
+    The last one's ``id:`` is the event's cursor; an event with no line is one
+    empty ``lines`` event (its ``id:`` still gives the client a cursor).
+    """
+    if not event.lines:
+        yield Event(
+            "" if fmt == "html" else _JSON_OPEN + _JSON_CLOSE, event="lines", id=str(event.cursor)
+        )
+        return
+    group: list[Piece] = []
+    size = 0
+    for piece in _event_pieces(event, fmt):
+        if group and size + piece.size > EVENT_DATA_BYTES:
+            yield Event(_joined(group, fmt), event="lines", id=str(group[-1].cursor))
+            group, size = [], 0
+        group.append(piece)
+        size += piece.size
+    yield Event(_joined(group, fmt), event="lines", id=str(event.cursor))
+
+
+def to_sse(event: SkippedEvent | NoticeEvent, fmt: Format) -> Event:
+    """A skipped count or a notice as one SSE event, its ``id:`` the cursor."""
     cursor = str(event.cursor)
-    if isinstance(event, LinesEvent):
-        return Event(lines_data(event, fmt), event="lines", id=cursor)
     if isinstance(event, SkippedEvent):
         if fmt == "html":
             data = render_to_string(SKIPPED_TEMPLATE, {"count": event.count}).strip()
@@ -81,7 +174,17 @@ def to_sse(event: LinesEvent | SkippedEvent | NoticeEvent, fmt: Format) -> Event
 async def sse_events(events: AsyncIterator[LogEvent], fmt: Format) -> AsyncIterator[Message]:
     """SSE messages; idleness becomes a heartbeat comment."""
     async for event in events:
-        yield HEARTBEAT if isinstance(event, IdleEvent) else to_sse(event, fmt)
+        if isinstance(event, IdleEvent):
+            yield HEARTBEAT
+        elif isinstance(event, LinesEvent):
+            single = single_event(event, fmt)
+            if single is not None:
+                yield single
+            else:
+                for message in lines_to_sse(event, fmt):
+                    yield message
+        else:
+            yield to_sse(event, fmt)
 
 
 def to_text(event: LogEvent) -> bytes:

@@ -8,11 +8,24 @@ reuses it unchanged. A source owns one ``FanOut`` per thing it follows and
 
 * **Batches are shared and immutable**: each is encoded at most once per
   format (cached on the batch), then reused by every unfiltered client.
-* **Queues are bounded in lines**: a subscriber whose queue would overflow
-  drops what it holds, counts it, and continues from the present: its next
-  read starts with the skipped count (and the cursor of the last dropped
-  batch). A batch alone is always taken, so a client that keeps up never
-  loses lines to a burst that arrives in one read.
+* **Batches are sliced at publish**: a batch of more than ``SLICE_BYTES`` of
+  text is cut into slices (at entry boundaries where it can), so a client
+  takes a burst a slice at a time and one SSE event stays small, while each
+  slice is still encoded once for everyone.
+* **Queues are bounded in lines and in bytes** (``STREAMBOARD_QUEUE_SIZE``,
+  ``STREAMBOARD_QUEUE_BYTES``, whichever comes first): a subscriber whose
+  queue would overflow drops what it holds, counts it, and continues from
+  the present: its next read starts with the skipped count (and the cursor
+  of the last dropped batch). What one ``publish`` brings is always taken
+  whole, so a client that keeps up never loses lines to a burst that arrives
+  in one read; and the group a read has started is being delivered (as an
+  event being written), so it neither counts nor is dropped. A client
+  therefore holds at most one source step plus the limits.
+* **A read takes at most ``max_bytes``** (``Subscription.next``): what the
+  client's writer has not asked for yet stays in the bounded queue, where an
+  overflow can drop it, instead of in one huge event held per client. A
+  client that falls behind therefore overflows its own queue within seconds
+  and then sees the present.
 * **Cursors are opaque**: the fan-out stores and hands back whatever
   ``LogCursor`` the source put on a batch; only the source parses or
   compares them (``Subscription.skip_through`` takes the source's own test).
@@ -30,10 +43,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import overload
+from typing import Any, Final, cast, overload
 
+from streams import conf
 from streams.logs.lines import LogCursor, LogLine
 
 logger = logging.getLogger(__name__)
@@ -43,11 +57,47 @@ Observer = Callable[["LogBatch"], None]
 #: The source's test "this line's cursor was already delivered to the client".
 SeenTest = Callable[[LogCursor], bool]
 
+#: Text bytes per slice of a published batch (``LogBatch.slices``): small
+#: against the 56 KiB cap of an SSE event's data, large enough that a burst's
+#: encoding is a few dozen calls per MiB, not one per line.
+SLICE_BYTES: Final = 16 * 1024
+#: asyncio may run a timer up to its clock's resolution early.
+_TIMER_SLACK: Final = 0.001
+
+
+def text_size(lines: Sequence[LogLine]) -> int:
+    """The bytes the lines take as text (one newline each): what queues are bounded by.
+
+    Characters, not UTF-8 bytes: the same for ASCII logs, and cheap.
+    """
+    return sum(len(line.text) for line in lines) + len(lines)
+
+
+def slice_lines(lines: tuple[LogLine, ...], max_bytes: int) -> list[tuple[LogLine, ...]]:
+    """``lines`` cut into runs of about ``max_bytes`` of text, in order.
+
+    A run ends at the first entry header (a line that is not a continuation)
+    after ``max_bytes``, so a traceback stays with its header, or at twice
+    ``max_bytes`` whatever comes; one line longer than that is a run alone.
+    """
+    runs: list[tuple[LogLine, ...]] = []
+    begin = size = 0
+    for index, line in enumerate(lines):
+        if index > begin and (
+            (size >= max_bytes and not line.continuation) or size >= 2 * max_bytes
+        ):
+            runs.append(lines[begin:index])
+            begin, size = index, 0
+        size += len(line.text) + 1
+    if begin < len(lines) or not runs:
+        runs.append(lines[begin:])
+    return runs
+
 
 class LogBatch:
     """Lines pushed together to every subscriber; immutable, encoded once per format."""
 
-    __slots__ = ("_encoded", "cursor", "lines", "notice")
+    __slots__ = ("_encoded", "cursor", "lines", "notice", "size")
 
     def __init__(
         self, lines: tuple[LogLine, ...], cursor: LogCursor, notice: str | None = None
@@ -55,14 +105,40 @@ class LogBatch:
         self.lines = lines
         self.cursor = cursor
         self.notice = notice
-        self._encoded: dict[str, str] = {}
+        self.size = text_size(lines)
+        self._encoded: dict[str, Any] = {}
 
-    def encoded(self, key: str, encode: Callable[[tuple[LogLine, ...]], str]) -> str:
-        """``encode(lines)``, computed on first use and shared by every subscriber."""
+    def encoded[T](self, key: str, encode: Callable[[tuple[LogLine, ...]], T]) -> T:
+        """``encode(lines)``, computed on first use and shared by every subscriber.
+
+        ``key`` names the encoding (one key, one ``encode``: the cache is
+        not typed per key).
+        """
         value = self._encoded.get(key)
         if value is None:
             value = self._encoded[key] = encode(self.lines)
-        return value
+        return cast(T, value)
+
+    def slices(self, max_bytes: int = SLICE_BYTES) -> tuple[LogBatch, ...]:
+        """This batch as batches of about ``max_bytes`` of text (itself if it is small).
+
+        The notice goes with the first slice; each slice's cursor is that of
+        its last line, the last one keeps the batch's.
+        """
+        if self.size <= max_bytes:
+            return (self,)
+        runs = slice_lines(self.lines, max_bytes)
+        if len(runs) == 1:
+            return (self,)
+        last = len(runs) - 1
+        return tuple(
+            LogBatch(
+                run,
+                self.cursor if index == last else run[-1].cursor,
+                self.notice if index == 0 else None,
+            )
+            for index, run in enumerate(runs)
+        )
 
     def __repr__(self) -> str:
         return f"LogBatch({len(self.lines)} lines, cursor={self.cursor}, notice={self.notice!r})"
@@ -70,11 +146,28 @@ class LogBatch:
 
 @dataclass
 class Delivery:
-    """What a subscriber gets on one read: a skipped count first, then batches in order."""
+    """What a subscriber gets on one read: a skipped count first, then batches in order.
+
+    With ``max_bytes`` the batches hold at most that much text (at least one
+    batch, whatever its size); the rest stays queued.
+    """
 
     skipped: int
     skipped_cursor: LogCursor | None
     batches: list[LogBatch]
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """What one ``publish`` brought a subscriber: the slices of one batch, and their sizes."""
+
+    batches: tuple[LogBatch, ...]
+    lines: int
+    size: int
+
+    @classmethod
+    def of(cls, batches: Sequence[LogBatch]) -> Group:
+        return cls(tuple(batches), sum(len(b.lines) for b in batches), sum(b.size for b in batches))
 
 
 class Subscription:
@@ -89,40 +182,73 @@ class Subscription:
         limit: int,
         start: LogCursor,
         on_close: Callable[[Subscription], None] | None = None,
+        *,
+        byte_limit: int | None = None,
     ) -> None:
+        """``limit`` in lines; ``byte_limit`` in bytes of text (``STREAMBOARD_QUEUE_BYTES``)."""
         self.limit = max(1, limit)
+        self.byte_limit = max(1, conf.queue_bytes() if byte_limit is None else byte_limit)
         self.start = start
         self._on_close = on_close
-        self._queue: deque[LogBatch] = deque()
+        # What each ``publish`` brought, oldest first: dropped whole on overflow.
+        self._queue: deque[Group] = deque()
+        # The rest of the group a read has started: being delivered, so neither
+        # counted against the limits nor dropped (like an event being written).
+        self._current: deque[LogBatch] = deque()
         self._queued_lines = 0
+        self._queued_bytes = 0
         self._skipped = 0
         self._skipped_cursor: LogCursor | None = None
         self._wakeup = asyncio.Event()
         self._skip: tuple[LogCursor, SeenTest] | None = None
+        self._idle_at: float | None = None
+        self._idle_due = False
+        self._idle_timer: asyncio.TimerHandle | None = None
         self.closed = False
 
     # -- fed by the fan-out, on the event loop --------------------------------
 
     def push(self, batch: LogBatch) -> None:
-        if self._skip is not None and batch.lines:
-            batch = self._without_seen(batch, *self._skip)
-            if not batch.lines:
-                return
-        size = len(batch.lines)
-        if self._queue and self._queued_lines + size > self.limit:
-            # Overflow: drop what is queued and continue from the present. A
-            # batch alone is always taken: it is shared by every subscriber (and
+        self.push_group(Group.of((batch,)))
+
+    def push_all(self, batches: Sequence[LogBatch]) -> None:
+        """Queue what one ``publish`` brought (the slices of one batch), taken whole."""
+        self.push_group(Group.of(batches))
+
+    def push_group(self, group: Group) -> None:
+        """``push_all`` of a group the fan-out built once for every subscriber."""
+        if self._skip is not None:
+            group = Group.of(self._unseen(group.batches))
+        if not group.batches:
+            return
+        if self._queue and (
+            self._queued_lines + group.lines > self.limit
+            or self._queued_bytes + group.size > self.byte_limit
+        ):
+            # Overflow: drop what is queued and continue from the present. What
+            # arrives now is always taken: it is shared by every subscriber (and
             # bounded by the source's step), so a client that keeps up never
             # loses lines to a burst that arrives in one read.
-            dropped = [b for b in self._queue if b.lines]
+            dropped = [b for queued in self._queue for b in queued.batches if b.lines]
             self._skipped += self._queued_lines
             if dropped:
                 self._skipped_cursor = dropped[-1].cursor
             self._queue.clear()
-            self._queued_lines = 0
-        self._queue.append(batch)
-        self._queued_lines += size
+            self._queued_lines = self._queued_bytes = 0
+        self._queue.append(group)
+        self._queued_lines += group.lines
+        self._queued_bytes += group.size
         self._wakeup.set()
+
+    def _unseen(self, batches: Sequence[LogBatch]) -> list[LogBatch]:
+        kept = []
+        for batch in batches:
+            if self._skip is not None and batch.lines:
+                batch = self._without_seen(batch, *self._skip)
+                if not batch.lines:
+                    continue
+            kept.append(batch)
+        return kept
 
     def skip_through(self, until: LogCursor, seen: SeenTest) -> None:
         """Drop live lines the client already has: those with ``seen(cursor)``, up to ``until``.
@@ -151,32 +277,107 @@ class Subscription:
 
     @property
     def queued_lines(self) -> int:
+        """Lines queued and not yet being delivered (what the line limit bounds)."""
         return self._queued_lines
 
-    @overload
-    async def next(self) -> Delivery: ...
-    @overload
-    async def next(self, idle: float | None) -> Delivery | None: ...
+    @property
+    def queued_bytes(self) -> int:
+        """Bytes of text queued and not yet being delivered (what the byte limit bounds)."""
+        return self._queued_bytes
 
-    async def next(self, idle: float | None = None) -> Delivery | None:
-        """Everything queued right now (waiting only while there is nothing).
+    @overload
+    async def next(self, idle: None = None, max_bytes: int | None = None) -> Delivery: ...
+    @overload
+    async def next(self, idle: float | None, max_bytes: int | None = None) -> Delivery | None: ...
+
+    async def next(
+        self, idle: float | None = None, max_bytes: int | None = None
+    ) -> Delivery | None:
+        """What is queued now, up to ``max_bytes`` of text; waits only while nothing is.
 
         ``None`` after ``idle`` seconds with nothing queued: the wait is on
-        an event, not on the queue, so timing out loses nothing.
+        an event, not on the queue, so timing out loses nothing. A skipped
+        count comes after the rest of a group being delivered (the lines it
+        counts are newer) and before anything queued after the overflow.
         """
-        while not self._queue and not self._skipped:
-            self._wakeup.clear()
-            try:
-                async with asyncio.timeout(idle):
-                    await self._wakeup.wait()
-            except TimeoutError:
+        if not self.pending():
+            if idle is None:
+                await self.wait()
+            elif not await self._wait_or_idle(idle):
                 return None
-        delivery = Delivery(self._skipped, self._skipped_cursor, list(self._queue))
-        self.discard()
-        return delivery
+        skipped, skipped_cursor = 0, None
+        current = self._current
+        if not current:
+            skipped, skipped_cursor = self._skipped, self._skipped_cursor
+            self._skipped, self._skipped_cursor = 0, None
+            queue = self._queue
+            if max_bytes is None or self._queued_bytes <= max_bytes:
+                # The usual case, a client that keeps up: everything, at once.
+                taken = [batch for group in queue for batch in group.batches]
+                queue.clear()
+                self._queued_lines = self._queued_bytes = 0
+                return Delivery(skipped, skipped_cursor, taken)
+        taken = []
+        size = 0
+        while True:
+            if not current:
+                if not self._queue or self._skipped:
+                    break
+                head = self._queue[0].batches[0]
+                if max_bytes is not None and taken and size + head.size > max_bytes:
+                    break  # not started: it stays queued (and droppable)
+                group = self._queue.popleft()
+                self._queued_lines -= group.lines
+                self._queued_bytes -= group.size
+                current.extend(group.batches)
+            while current and (
+                max_bytes is None or not taken or size + current[0].size <= max_bytes
+            ):
+                batch = current.popleft()
+                taken.append(batch)
+                size += batch.size
+            if current:
+                break
+        return Delivery(skipped, skipped_cursor, taken)
+
+    async def _wait_or_idle(self, idle: float) -> bool:
+        """Wait until something is queued; ``False`` once ``idle`` seconds pass with nothing.
+
+        One timer per idle period, not one per wait: a client that gets an
+        event every 100 ms would otherwise arm and cancel a timer for each
+        (a heap push and a handle per client per event). The timer, when it
+        fires, re-arms itself for the current wait's deadline if a newer
+        wait began meanwhile.
+        """
+        loop = asyncio.get_running_loop()
+        self._idle_at = loop.time() + idle
+        self._idle_due = False
+        if self._idle_timer is None:
+            self._idle_timer = loop.call_at(self._idle_at, self._idle_check, loop)
+        try:
+            while not self.pending():
+                if self._idle_due:
+                    return False
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            return True
+        finally:
+            self._idle_at = None
+            self._idle_due = False
+
+    def _idle_check(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._idle_timer = None
+        at = self._idle_at
+        if at is None or self.closed:
+            return  # not waiting: the next wait arms a timer
+        if loop.time() >= at - _TIMER_SLACK:
+            self._idle_due = True
+            self._wakeup.set()
+        else:
+            self._idle_timer = loop.call_at(at, self._idle_check, loop)
 
     def pending(self) -> bool:
-        return bool(self._queue or self._skipped)
+        return bool(self._current or self._queue or self._skipped)
 
     async def wait(self) -> None:
         """Wait until something is queued (the overview peeks without reading)."""
@@ -187,7 +388,8 @@ class Subscription:
     def discard(self) -> None:
         """Forget everything queued (and the skipped count)."""
         self._queue.clear()
-        self._queued_lines = 0
+        self._current.clear()
+        self._queued_lines = self._queued_bytes = 0
         self._skipped = 0
         self._skipped_cursor = None
 
@@ -199,6 +401,9 @@ class Subscription:
         if self.closed:
             return
         self.closed = True
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
         self.release()
         if self._on_close is not None:
             self._on_close(self)
@@ -268,11 +473,12 @@ class FanOut:
         self.position = position
 
     def publish(self, batch: LogBatch) -> None:
-        """Hand ``batch`` to every observer, then to every subscriber's queue."""
+        """Hand ``batch`` to every observer, then its slices to every subscriber's queue."""
         for observer in list(self._observers):
             try:
                 observer(batch)
             except Exception:
                 logger.exception("log observer %r failed", observer)
+        group = Group.of(batch.slices())  # one for every subscriber
         for subscription in list(self._subscriptions):
-            subscription.push(batch)
+            subscription.push_group(group)

@@ -11,9 +11,13 @@ encoder (``streams.logs.encoding``). Choices:
 * **The first event is always a ``lines`` event**, even with no line, so its
   ``id:`` gives the client a cursor at once: a reconnect then resumes exactly,
   even from a quiet or filtered log.
-* **Coalescing without delay**: each time the client's writer asks for the
-  next event, everything queued at that moment goes out as one event; it
-  never waits for more.
+* **Coalescing without delay, in bounded reads**: each time the client's
+  writer asks for the next event, what is queued at that moment goes out,
+  up to ``DELIVERY_BYTES`` of text (the encoder then keeps every SSE event
+  under its cap); it never waits for more. The rest stays in the bounded
+  queue, so a client that cannot keep up overflows there, gets its
+  ``skipped`` event and then the present, instead of working through a
+  backlog held in one huge event.
 * **Encode once**: an unfiltered client's event keeps the fan-out's shared
   batches, whose encoding is cached on the batch; a filtered one carries its
   own lines.
@@ -27,7 +31,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Final
 
-from streams.logs.fanout import Delivery, LogBatch
+from streams.logs.fanout import SLICE_BYTES, Delivery, LogBatch
 from streams.logs.lines import Level, LogCursor, LogLine, at_least
 from streams.logs.sources import LogSource, SourceSubscription
 
@@ -99,6 +103,12 @@ class IdleEvent:
 
 IDLE: Final = IdleEvent()
 
+#: Text taken from the queue per read: two slices, whose JSON or HTML stays
+#: under one SSE event's cap (``streams.logs.encoding.EVENT_DATA_BYTES``) for
+#: ordinary lines; a burst becomes a run of such events, each sent as soon as
+#: the client's writer is free.
+DELIVERY_BYTES: Final = 2 * SLICE_BYTES
+
 LogEvent = LinesEvent | SkippedEvent | NoticeEvent | IdleEvent
 
 
@@ -121,7 +131,7 @@ async def follow_log(
             yield event
         subscription.release()
         while True:
-            delivery = await subscription.next(idle)
+            delivery = await subscription.next(idle, DELIVERY_BYTES)
             if delivery is None:
                 yield IDLE
                 continue

@@ -9,6 +9,7 @@ depend on the file source.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -21,9 +22,10 @@ from django.http import Http404, HttpRequest
 from django.http.response import HttpResponseBase
 from django.test import override_settings
 
+from streams.http.sse import Event
 from streams.logs import sources
-from streams.logs.encoding import text_chunks, to_sse
-from streams.logs.fanout import FanOut, LogBatch, Subscription
+from streams.logs.encoding import EVENT_DATA_BYTES, Format, lines_to_sse, text_chunks
+from streams.logs.fanout import SLICE_BYTES, FanOut, LogBatch, Subscription
 from streams.logs.follow import LinesEvent, NoticeEvent, SkippedEvent, follow_log
 from streams.logs.forms import LogStreamForm
 from streams.logs.lines import LineParser, LogCursor, LogLine
@@ -123,7 +125,7 @@ async def test_follow_backfills_then_delivers_live_lines_of_a_non_file_source():
         async with asyncio.timeout(WAIT):
             live = lines_event(await anext(events))
         assert texts(live) == ["WARNING four"]
-        sse = to_sse(live, "json")
+        (sse,) = lines_to_sse(live, "json")
         assert sse.id == "seq-4"
         assert json.loads(sse.data) == {"lines": [{"text": "WARNING four", "level": "warning"}]}
     finally:
@@ -277,3 +279,86 @@ def test_sources_are_picked_by_name_and_a_location_scheme_picks_the_kind(
     assert sources.source_kind("redis:app") == ("redis", "app")
     with pytest.raises(UnknownSource):
         sources.make_source("x", "gopher:hole")
+
+
+def long_lines(count: int, width: int = 200, prefix: str = "INFO") -> list[str]:
+    return [f"{prefix} {i:06d} " + "x" * width for i in range(count)]
+
+
+async def test_a_burst_reaches_a_client_that_keeps_up_whole_in_capped_events():
+    source = MemorySource(limit=1_000_000)
+    source.write("x")
+    events = follow_log(source, backfill=0)
+    written = long_lines(5000)  # ~1 MiB in one batch: one read of a burst
+    try:
+        await anext(events)
+        source.write(*written)
+        got: list[str] = []
+        sse: list[Event] = []
+        while len(got) < len(written):
+            async with asyncio.timeout(WAIT):
+                event = lines_event(await anext(events))
+            for message in lines_to_sse(event, "json"):
+                sse.append(message)
+                got += [line["text"] for line in json.loads(message.data)["lines"]]
+    finally:
+        await events.aclose()
+    assert got == written
+    assert len(sse) > 15
+    assert max(len(message.data.encode()) for message in sse) <= EVENT_DATA_BYTES
+    # Every event's id is the cursor after its own last line: a reconnect resumes exactly.
+    ends = list(itertools.accumulate(len(json.loads(m.data)["lines"]) for m in sse))
+    assert [m.id for m in sse] == [f"seq-{1 + end}" for end in ends]
+
+
+@pytest.mark.parametrize("fmt", ["html", "json"])
+def test_lines_whose_encoding_grows_are_still_cut_under_the_cap(fmt: Format):
+    # Every character becomes an entity in HTML or an escape in JSON: 4-6x the text.
+    parser = LineParser()
+    lines = tuple(parser.parse("<\x01" * 2000, Seq(n)) for n in range(1, 200))
+    events = list(lines_to_sse(LinesEvent(lines, Seq(199)), fmt))
+    assert len(events) > 20
+    assert all(len(event.data.encode()) <= EVENT_DATA_BYTES for event in events)
+    assert events[-1].id == "seq-199"
+    huge = (parser.parse("y" * (EVENT_DATA_BYTES + 10), Seq(1)),)
+    (alone,) = lines_to_sse(LinesEvent(huge, Seq(1)), fmt)  # one line is never split
+    assert "y" * (EVENT_DATA_BYTES + 10) in alone.data
+
+
+def test_slices_keep_a_traceback_with_its_header_and_the_notice_first():
+    parser = LineParser()
+    texts_ = ["ERROR failed " + "e" * 10_000, "Traceback (most recent call last):"]
+    texts_ += ["  File 'x'" + "f" * 5000 for _ in range(4)] + ["ValueError: boom", "INFO next"]
+    lines = tuple(parser.parse(text, Seq(n)) for n, text in enumerate(texts_, 1))
+    batch = LogBatch(lines, Seq(99), "rotated")
+    slices = batch.slices(SLICE_BYTES)
+    assert [len(s.lines) for s in slices] == [7, 1]  # cut before the next header only
+    assert [s.notice for s in slices] == ["rotated", None]
+    assert [str(s.cursor) for s in slices] == ["seq-7", "seq-99"]
+    assert sum(s.size for s in slices) == batch.size
+    small = LogBatch(lines[-1:], Seq(8))
+    assert small.slices() == (small,)  # a small batch is published as it is
+
+
+async def test_the_queue_is_bounded_in_bytes_and_a_read_takes_at_most_max_bytes():
+    fanout = FanOut(Seq(0))
+    parser = LineParser()
+    sub = fanout.add(Subscription(1_000_000, fanout.position, byte_limit=10_000))
+    number = itertools.count(1)
+
+    def publish(count: int) -> None:
+        lines = tuple(parser.parse("z" * 99, Seq(next(number))) for _ in range(count))
+        fanout.publish(LogBatch(lines, lines[-1].cursor))
+
+    for _ in range(10):
+        publish(10)  # 1,000 bytes each: 10,000 queued, at the limit
+    first = await sub.next(None, max_bytes=2_500)
+    assert (first.skipped, [len(b.lines) for b in first.batches]) == (0, [10, 10])
+    assert sub.queued_bytes == 8_000
+    publish(10)
+    publish(30)  # 3,000 more than the 10,000 bytes: what was queued is dropped
+    rest = await sub.next()
+    assert rest.skipped == 90
+    assert str(rest.skipped_cursor) == "seq-110"
+    assert [line.text for b in rest.batches for line in b.lines] == ["z" * 99] * 30
+    assert sub.queued_bytes == sub.queued_lines == 0

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from streams.logs.encoding import lines_data, to_sse, to_text
+from streams.logs.encoding import lines_to_sse, to_sse, to_text
 from streams.logs.files.cursor import Cursor, parse_texts
 from streams.logs.files.source import FileSource
 from streams.logs.follow import LineFilter, LinesEvent, NoticeEvent, SkippedEvent
@@ -110,7 +110,8 @@ def test_the_filter_keeps_or_drops_a_traceback_with_its_header():
 
 def test_html_fragment_escapes_and_marks_levels():
     lines = tuple(parse_texts(["ERROR <script>alert(1)</script>", "  at frame"]))
-    html = lines_data(LinesEvent(lines, lines[-1].cursor), "html")
+    (event,) = lines_to_sse(LinesEvent(lines, lines[-1].cursor), "html")
+    html = event.data
     assert "<script>" not in html
     assert "&lt;script&gt;" in html
     assert 'class="entry level-error"' in html
@@ -119,13 +120,14 @@ def test_html_fragment_escapes_and_marks_levels():
 
 def test_json_format_lists_text_and_level():
     lines = tuple(parse_texts(["WARNING disk", "plain"]))
-    event = to_sse(LinesEvent(lines, lines[-1].cursor), "json")
+    (event,) = lines_to_sse(LinesEvent(lines, lines[-1].cursor), "json")
     assert event.event == "lines"
     assert event.id == str(lines[-1].cursor)
     assert json.loads(event.data) == {
         "lines": [{"text": "WARNING disk", "level": "warning"}, {"text": "plain", "level": "info"}]
     }
-    assert json.loads(to_sse(LinesEvent((), Cursor(1, 0)), "json").data) == {"lines": []}
+    (empty,) = lines_to_sse(LinesEvent((), Cursor(1, 0)), "json")
+    assert json.loads(empty.data) == {"lines": []}
 
 
 def test_skipped_and_notice_events():

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from streams.logs.encoding import lines_to_sse
 from streams.logs.fanout import Subscription
 from streams.logs.files.cursor import Cursor
 from streams.logs.files.reader import NOTICE_TRUNCATED, find_backfill_start
@@ -490,8 +491,6 @@ async def test_the_producer_reports_skipped_lines(log: Path):
 
 
 async def test_unfiltered_clients_share_one_encoding_per_batch(log: Path):
-    from streams.logs.encoding import to_sse
-
     log.write_text("")
     a, b = follow_log(log, backfill=0), follow_log(log, backfill=0)
     try:
@@ -503,7 +502,8 @@ async def test_unfiltered_clients_share_one_encoding_per_batch(log: Path):
         assert ea.batches is not None
         assert eb.batches is not None
         assert ea.batches[0] is eb.batches[0]
-        assert to_sse(ea, "html").data is to_sse(eb, "html").data  # rendered once, reused
+        ((sa,), (sb,)) = lines_to_sse(ea, "html"), lines_to_sse(eb, "html")
+        assert sa.data is sb.data  # rendered once, reused
     finally:
         await a.aclose()
         await b.aclose()

@@ -29,6 +29,7 @@ README = ROOT / "README.md"
         ("STREAMBOARD_LOGS", "demo=relative/path.log"),
         ("STREAMBOARD_LOGS", "../etc=/etc/passwd"),
         ("STREAMBOARD_QUEUE_SIZE", "lots"),
+        ("STREAMBOARD_QUEUE_BYTES", "100"),
         ("STREAMBOARD_HEARTBEAT_SECONDS", "0"),
     ],
 )
@@ -71,6 +72,7 @@ def test_log_sources_are_named_absolute_paths() -> None:
 SCALAR_READERS: dict[str, Callable[[], object]] = {
     "STREAMBOARD_HEARTBEAT_SECONDS": conf.heartbeat_seconds,
     "STREAMBOARD_QUEUE_SIZE": conf.queue_size,
+    "STREAMBOARD_QUEUE_BYTES": conf.queue_bytes,
     "STREAMBOARD_EXPORT_CHUNK_SIZE": conf.export_chunk_size,
     "STREAMBOARD_EXPORT_CHUNK_DELAY": conf.export_chunk_delay,
     "STREAMBOARD_EXPORT_PROGRESS_SECONDS": conf.export_progress_seconds,

@@ -11,6 +11,7 @@ and ``open_sse`` drop it, ``frames`` keeps everything the parser returns.
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from contextlib import contextmanager
 import httpx
 from httpx_sse import EventSource, ServerSentEvent
 
+from tests.support.http_body import ChunkedDecoder
 from tests.support.live import LiveServer
 
 READ_TIMEOUT = 10.0
@@ -84,3 +86,84 @@ def read_events(
             if until(event) or time.monotonic() > deadline:
                 break
     return events
+
+
+class RawEventStream:
+    """An SSE response over a raw socket, read only when and as much as the test says.
+
+    For clients that read slowly or not at all, which an HTTP library hides:
+    ``receive_buffer`` (set before connecting, so the TCP window is small
+    too) and ``read(max_bytes)`` decide what the server can push. Events are
+    parsed by httpx-sse once complete, as in every other test.
+    """
+
+    def __init__(
+        self,
+        server: LiveServer,
+        path: str,
+        cookie: str,
+        *,
+        receive_buffer: int | None = None,
+        timeout: float = READ_TIMEOUT,
+    ) -> None:
+        self.sock = socket.socket()
+        if receive_buffer is not None:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        self.sock.settimeout(timeout)
+        self.sock.connect((server.host, server.port))
+        self.sock.sendall(
+            f"GET {path} HTTP/1.1\r\nHost: {server.host}\r\nCookie: {cookie}\r\n\r\n".encode()
+        )
+        self.received = 0  # bytes off the socket, head included
+        self._chunks = ChunkedDecoder()
+        raw = b""
+        while b"\r\n\r\n" not in raw:
+            data = self.sock.recv(65536)
+            if not data:
+                raise ConnectionError(f"closed before the response head: {raw!r}")
+            raw += data
+        self.received += len(raw)
+        head, rest = raw.split(b"\r\n\r\n", 1)
+        assert head.split(b"\r\n", 1)[0].split()[1] == b"200", head
+        assert b"text/event-stream" in head, head
+        self._text = b""
+        self._early = self._feed(rest)  # events that came with the head
+
+    def _feed(self, data: bytes) -> list[ServerSentEvent]:
+        self._chunks.feed(data)
+        self._text += bytes(self._chunks.body)
+        self._chunks.body.clear()
+        complete, sep, self._text = self._text.rpartition(b"\n\n")
+        return events_in(complete + sep) if sep else []
+
+    def read(self, max_bytes: int = 1 << 20) -> list[ServerSentEvent]:
+        """One ``recv`` of at most ``max_bytes``; the events it completed (fails on close)."""
+        if self._early:
+            early, self._early = self._early, []
+            return early
+        data = self.sock.recv(max_bytes)
+        if not data:
+            raise ConnectionError("the server closed the stream")
+        self.received += len(data)
+        return self._feed(data)
+
+    def events_until(
+        self, until: Callable[[ServerSentEvent], bool], timeout: float = 30.0
+    ) -> list[ServerSentEvent]:
+        """Read at full speed up to the first event ``until`` accepts; every event read."""
+        deadline = time.monotonic() + timeout
+        events: list[ServerSentEvent] = []
+        while not any(until(event) for event in events[-200:]):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"not within {timeout}s; last: {events[-1:]}")
+            events += self.read()
+        return events
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> RawEventStream:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
