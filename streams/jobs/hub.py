@@ -8,7 +8,9 @@ lost). The hub learns about changes in one of two ways:
 
 * **A cross-process channel layer** (Redis): the worker's messages arrive in
   the hub's channel; the job rows are also read every few seconds to catch
-  jobs created or finished while a message was lost.
+  jobs created or finished while a message was lost. While the layer fails
+  (Redis down or restarting) the hub reads the rows at the in-memory rate
+  below and rejoins its group each round, so no stream stalls.
 * **The in-memory channel layer** (the embedded default) does not cross
   processes, so the worker's messages never reach the server: the hub then
   reads the job rows every ``STREAMBOARD_EXPORT_POLL_SECONDS`` (5 times a
