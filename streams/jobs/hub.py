@@ -8,7 +8,9 @@ lost). The hub learns about changes in one of two ways:
 
 * **A cross-process channel layer** (Redis): the worker's messages arrive in
   the hub's channel; the job rows are also read every few seconds to catch
-  jobs created or finished while a message was lost.
+  jobs created or finished while a message was lost. While the layer fails
+  (Redis down or restarting) the hub reads the rows at the in-memory rate
+  below and rejoins its group each round, so no stream stalls.
 * **The in-memory channel layer** (the embedded default) does not cross
   processes, so the worker's messages never reach the server: the hub then
   reads the job rows every ``STREAMBOARD_EXPORT_POLL_SECONDS`` (5 times a
@@ -111,6 +113,7 @@ class ProgressHub:
         self.versions: dict[Any, str] = {}
         self.latest: dict[Any, Any] = {}
         self.task: asyncio.Task[None] | None = None
+        self.layer_down = False
 
     @classmethod
     def for_scope(cls, scope: Scope) -> ProgressHub:
@@ -158,10 +161,9 @@ class ProgressHub:
         layer = get_channel_layer() if layer_crosses_processes() else None
         channel = None
         try:
-            if layer is not None:
-                channel = await layer.new_channel()
-                await layer.group_add(self.scope.key, channel)
             while self.subscribers:
+                if layer is not None and channel is None:
+                    channel = await self.join(layer)
                 try:
                     jobs = await load()
                 except Exception:
@@ -170,24 +172,54 @@ class ProgressHub:
                     jobs = []
                 for job in reversed(jobs):
                     self.accept(job)
-                interval = self.interval(jobs, layer is not None)
-                deadline = time.monotonic() + interval
-                while layer is not None and channel is not None:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        break
-                    try:
-                        message = await asyncio.wait_for(layer.receive(channel), remaining)
-                    except TimeoutError:
-                        break
-                    if message.get("type") == MESSAGE_TYPE:
-                        self.accept(self.scope.table.deserialize(message["job"]))
-                if layer is None:
+                interval = self.interval(jobs, channel is not None)
+                if layer is None or channel is None:
                     await asyncio.sleep(interval)
+                    continue
+                try:
+                    await self.receive(layer, channel, time.monotonic() + interval)
+                except Exception:
+                    logger.warning(
+                        "the channel layer failed for %s: reading job rows until it is back",
+                        self.scope.key,
+                        exc_info=True,
+                    )
+                    await self.leave(layer, channel)
+                    channel = None
         finally:
             if layer is not None and channel is not None:
-                with contextlib.suppress(Exception):
-                    await layer.group_discard(self.scope.key, channel)
+                await self.leave(layer, channel)
+
+    async def join(self, layer: Any) -> str | None:
+        """A channel in the scope's group, or None while the layer (Redis) is unreachable.
+
+        Without one the hub reads the rows at the in-memory layer's rate, so a
+        bar keeps moving through a Redis restart; each round tries again.
+        """
+        try:
+            channel: str = await layer.new_channel()
+            await layer.group_add(self.scope.key, channel)
+        except Exception as exc:
+            if not self.layer_down:
+                logger.warning("channel layer unreachable for %s (%s)", self.scope.key, exc)
+            self.layer_down = True
+            return None
+        self.layer_down = False
+        return channel
+
+    async def leave(self, layer: Any, channel: str) -> None:
+        with contextlib.suppress(Exception):
+            await layer.group_discard(self.scope.key, channel)
+
+    async def receive(self, layer: Any, channel: str, deadline: float) -> None:
+        """Accept the worker's messages until ``deadline``."""
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                message = await asyncio.wait_for(layer.receive(channel), remaining)
+            except TimeoutError:
+                return
+            if message.get("type") == MESSAGE_TYPE:
+                self.accept(self.scope.table.deserialize(message["job"]))
 
 
 async def subscribe(scope: Scope) -> AsyncIterator[list[Any]]:

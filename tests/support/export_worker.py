@@ -11,7 +11,9 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import IO
 
 from streams import conf
 from tests.support.live import ROOT, child_env, stop
@@ -29,8 +31,21 @@ def export_env() -> dict[str, str]:
 
 
 @contextmanager
-def run_worker(env: Mapping[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    process = subprocess.Popen(
+def run_worker(
+    env: Mapping[str, str] | None = None, log: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Start a worker; its log (stderr) goes to ``log`` when given, else to the test's stderr."""
+    with ExitStack() as files:
+        stderr = files.enter_context(log.open("ab")) if log is not None else None
+        process = _start(env, stderr)
+    try:
+        yield process
+    finally:
+        stop(process)
+
+
+def _start(env: Mapping[str, str] | None, stderr: IO[bytes] | None) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
         [
             sys.executable,
             "manage.py",
@@ -43,9 +58,5 @@ def run_worker(env: Mapping[str, str] | None = None) -> Iterator[subprocess.Pope
         cwd=ROOT,
         env=child_env({**export_env(), **(env or {})}),
         stdout=subprocess.DEVNULL,
-        stderr=None,
+        stderr=stderr,
     )
-    try:
-        yield process
-    finally:
-        stop(process)

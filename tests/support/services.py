@@ -156,14 +156,15 @@ def _nginx_binary() -> str | None:
 
 
 @contextmanager
-def nginx_server(site: Callable[[Nginx], str]) -> Iterator[Nginx]:
+def nginx_server(site: Callable[[Nginx], str], worker_connections: int = 1024) -> Iterator[Nginx]:
     """A private nginx on free ports in a temporary prefix, serving ``site(nginx)``.
 
     ``site`` returns the configuration that goes inside ``http { }`` (the
     repository's deploy/nginx.conf, rendered by ``deploy_site``). The
     certificate for ``localhost``/127.0.0.1 is made by ``openssl`` in the
     prefix. nginx runs in the foreground (``daemon off``) and is stopped by
-    process id.
+    process id. A proxied stream holds two connections (the client's and the
+    upstream's): a benchmark of N clients needs ``worker_connections`` > 2N.
     """
     binary, openssl = _nginx_binary(), shutil.which("openssl")
     if not binary:
@@ -194,9 +195,10 @@ def nginx_server(site: Callable[[Nginx], str]) -> Iterator[Nginx]:
         f"""daemon off;
 {"user root;" if os.geteuid() == 0 else ""}
 worker_processes 1;
+worker_rlimit_nofile {2 * worker_connections + 64};
 pid {prefix / "nginx.pid"};
 error_log {prefix / "error.log"} warn;
-events {{ worker_connections 1024; }}
+events {{ worker_connections {worker_connections}; }}
 http {{
     include /etc/nginx/mime.types;
     default_type application/octet-stream;
