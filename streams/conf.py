@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 
 def log_sources() -> dict[str, Path]:
@@ -59,3 +60,42 @@ def export_poll_seconds() -> float:
 def export_stale_seconds() -> float:
     """A running job whose heartbeat is older than this has lost its worker."""
     return float(getattr(settings, "STREAMBOARD_EXPORT_STALE_SECONDS", 60.0))
+
+
+#: The built-in redaction kinds applied when ``STREAMBOARD_REDACT`` is not set.
+DEFAULT_REDACT: tuple[str, ...] = ("email", "bearer", "api_key", "card")
+
+#: A redaction rule as configured: a built-in kind's name, or a custom pattern
+#: ``{"name": ..., "pattern": ..., "replacement": ...}`` (``replacement`` optional).
+RedactSetting = str | dict[str, str]
+
+
+def redact_rules() -> tuple[RedactSetting, ...]:
+    """The configured redaction rules (``STREAMBOARD_REDACT``), checked for shape.
+
+    Kinds and patterns are compiled (and refused, listing the allowed kinds)
+    by ``streams.logs.redaction``; an empty list turns redaction off.
+    """
+    raw = getattr(settings, "STREAMBOARD_REDACT", DEFAULT_REDACT)
+    if isinstance(raw, str) or not isinstance(raw, list | tuple):
+        raise ImproperlyConfigured(
+            f"STREAMBOARD_REDACT must be a list of kinds and patterns, not {raw!r}."
+        )
+    rules: list[RedactSetting] = []
+    for item in raw:
+        if isinstance(item, str):
+            rules.append(item)
+        elif (
+            isinstance(item, dict)
+            and isinstance(item.get("name"), str)
+            and isinstance(item.get("pattern"), str)
+            and all(isinstance(v, str) for v in item.values())
+            and set(item) <= {"name", "pattern", "replacement"}
+        ):
+            rules.append(dict(item))
+        else:
+            raise ImproperlyConfigured(
+                "STREAMBOARD_REDACT: each rule is a kind's name or "
+                f'{{"name": ..., "pattern": ..., "replacement": ...}}, not {item!r}.'
+            )
+    return tuple(rules)
