@@ -67,6 +67,13 @@ class Regex:
     def search(self, text: str | bytes, pos: int = 0, endpos: int | None = None) -> bool:
         return self._compiled.search(text, pos, endpos) is not None
 
+    def search_line(self, block: bytes, start: int, end: int) -> bool:
+        """Whether the line ``block[start:end]`` matches, as it would on its own."""
+        if self.line_by_line:
+            # RE2 reads ``\A``/``\z`` against the whole text, not ``pos``/``endpos``.
+            return self.search(block[start:end])
+        return self.search(block, start, end)
+
     def first(self, text: bytes, pos: int, endpos: int) -> tuple[int, int] | None:
         """The leftmost match at or after ``pos`` in ``text[:endpos]``, as a span."""
         match = self._compiled.search(text, pos, endpos)
@@ -186,21 +193,21 @@ class LineMatcher:
         size = len(block)
         driver = self._driver()
         if driver is None:
-            # No positive text filter: every line is a candidate.
+            # No positive filter to scan the block with: every line is checked.
             position = start
             while position < size:
                 end = block.find(b"\n", position)
                 if end < 0:
                     end = size
-                if self.exclude is None or not self.exclude.search(block, position, end):
+                if self._line_passes(block, position, end):
                     yield position, end
                 position = end + 1
             return
         position = start
         while position < size:
             span = driver.first(block, position, size)
-            if span is None:
-                return
+            if span is None or (span[0] == size and block.endswith(b"\n")):
+                return  # (an empty match after the last line break is in no line)
             line_start = block.rfind(b"\n", 0, span[0]) + 1
             if line_start < position:
                 line_start = position
@@ -221,9 +228,9 @@ class LineMatcher:
     def _line_passes(self, block: bytes, start: int, end: int) -> bool:
         for check in (self.query, self.regex):
             # The driver found a match that starts in this line; it may have run past its end.
-            if check is not None and not check.search(block, start, end):
+            if check is not None and not check.search_line(block, start, end):
                 return False
-        return self.exclude is None or not self.exclude.search(block, start, end)
+        return self.exclude is None or not self.exclude.search_line(block, start, end)
 
 
 class RegexField(forms.CharField):

@@ -64,7 +64,7 @@ class _Pattern:
     """One regular expression of a rule; ``secret`` is the group replaced (0: all of it)."""
 
     source: str
-    secret: int | str = 0
+    secret: int = 0
     check: Callable[[str], bool] | None = None
 
 
@@ -210,7 +210,7 @@ def build_redactor(settings: Sequence[conf.RedactSetting]) -> Redactor:
             raise ImproperlyConfigured(
                 f"STREAMBOARD_REDACT: the pattern of {name!r} is not valid for RE2 ({error})."
             ) from None
-        secret: int | str = "secret" if "secret" in compiled.groupindex else 0
+        secret = int(compiled.groupindex.get("secret", 0))
         rules.append((_Pattern(source, secret), item.get("replacement", f"[REDACTED:{name}]")))
     return Redactor(rules)
 
