@@ -16,13 +16,18 @@ in a worker thread a slice at a time, and tests drive it directly. Choices:
   when one is near its start, so a traceback is never cut from its header
   (a line without a timestamp belongs to the line before).
 * **Gzip cannot be read backwards.** A first pass inflates the file forward
-  and keeps a copy of the inflater every ``GZIP_SEGMENT_BYTES`` of output
-  (``zlib.Decompress.copy``: its state and 32 KiB window, about 45 KB); the
-  second pass walks those checkpoints from the last one back, inflating one
-  segment at a time. The trade-off: a gzipped file is inflated twice, and
-  its checkpoints cost ~45 KB per segment (about 6 MB for 1 GB of output at
-  8 MiB segments), instead of either holding the file or yielding its lines
-  oldest first.
+  and keeps a copy of the inflater about every ``GZIP_SEGMENT_BYTES`` of
+  output (``zlib.Decompress.copy``: its state and 32 KiB window, ~31 KB
+  measured); the second pass walks those checkpoints from the last one back,
+  inflating one segment at a time and handing it on in blocks. The
+  trade-off: a gzipped file is inflated twice, and holds one segment plus
+  ~31 KB per segment of checkpoints (about 8 MB for 1 GB of output at 4 MiB
+  segments), instead of either holding the whole file or giving its lines
+  oldest first. A time bound cannot seek in it either: it is read whole
+  (unless last modified well before ``since``).
+* **Memory** of a search: about four blocks (the read, the realigned copy,
+  the candidates) for a plain file; for a gzipped one, a segment, its
+  checkpoints and the same blocks.
 * **Time seeks** (``seek_time``) are a binary search over a plain file's
   bytes: each probe reads one window after the probe point and takes the
   first line with a timestamp there. Timestamps are assumed *nearly*
@@ -52,9 +57,9 @@ from streams.logs.timestamps import TimeContext, TimeRange, line_time
 #: Bytes per backward read of a plain file.
 BLOCK_BYTES: Final = 1024 * 1024
 #: Output bytes between two checkpoints of a gzipped file (and per segment inflated).
-GZIP_SEGMENT_BYTES: Final = 8 * 1024 * 1024
+GZIP_SEGMENT_BYTES: Final = 4 * 1024 * 1024
 #: Compressed bytes read, and inflated bytes produced at most, per step of inflation.
-GZIP_READ_BYTES: Final = 256 * 1024
+GZIP_READ_BYTES: Final = 16 * 1024
 GZIP_STEP_BYTES: Final = 1024 * 1024
 #: A "line" this long without a line break is cut (a block never grows past it).
 MAX_LINE_BYTES: Final = 1024 * 1024
@@ -231,6 +236,46 @@ class _Checkpoint:
     offset: int
 
 
+class _Inflation:
+    """Inflates a gzip stream (any number of members) from a file's position, on demand."""
+
+    def __init__(self, file: BinaryIO, inflater: zlib._Decompress) -> None:
+        self.file = file
+        self.inflater = inflater
+        self.position = file.tell()  # the compressed offset of ``pending[0]``
+        self.pending = b""
+        self.ended = False
+
+    @property
+    def between_inputs(self) -> bool:
+        """Whether all input read so far is consumed (the inflater can be copied cheaply)."""
+        return not self.pending
+
+    def read(self, size: int) -> bytes:
+        """Up to ``size`` inflated bytes (fewer only at the end, ``b""`` after it)."""
+        while not self.ended:
+            if not self.pending:
+                self.pending = self.file.read(GZIP_READ_BYTES)
+                if not self.pending:
+                    self.ended = True
+                    break
+            piece = self.inflater.decompress(self.pending, size)
+            if self.inflater.eof:
+                rest = self.inflater.unused_data
+                self.position += len(self.pending) - len(rest)
+                self.pending = rest or self.file.read(GZIP_READ_BYTES)
+                self.inflater = zlib.decompressobj(wbits=31)
+                if not self.pending.startswith(b"\x1f\x8b"):
+                    self.ended = True  # the end, or padding after the last member
+            else:
+                tail = self.inflater.unconsumed_tail
+                self.position += len(self.pending) - len(tail)
+                self.pending = tail
+            if piece:
+                return piece
+        return b""
+
+
 class GzipReader:
     """A gzipped file read in segments, newest first (see the module docstring)."""
 
@@ -241,42 +286,43 @@ class GzipReader:
         self._checkpoints: list[_Checkpoint] = []
 
     def index(self, file: BinaryIO) -> None:
-        """The first pass: inflate forward, keeping an inflater copy about every segment."""
-        inflater = zlib.decompressobj(wbits=31)
-        self._checkpoints = [_Checkpoint(inflater.copy(), file.tell(), 0)]
+        """The first pass: inflate forward, keeping an inflater copy about every segment.
+
+        A copy is taken only between two reads of input, so it holds no
+        unconsumed input (which would cost up to ``GZIP_READ_BYTES`` each).
+        """
+        inflation = _Inflation(file, zlib.decompressobj(wbits=31))
+        self._checkpoints = [_Checkpoint(inflation.inflater.copy(), inflation.position, 0)]
         produced = 0
         mark = self.segment_bytes
-        for piece, state, compressed_offset in _inflate(file, inflater):
+        while piece := inflation.read(GZIP_STEP_BYTES):
             produced += len(piece)
-            if produced >= mark:
-                self._checkpoints.append(_Checkpoint(state.copy(), compressed_offset, produced))
+            if produced >= mark and inflation.between_inputs:
+                copy = inflation.inflater.copy()
+                self._checkpoints.append(_Checkpoint(copy, inflation.position, produced))
                 mark = produced + self.segment_bytes
         self.size = produced
         if len(self._checkpoints) > 1 and self._checkpoints[-1].offset == produced:
             self._checkpoints.pop()
 
-    def segments_reverse(self, file: BinaryIO) -> Iterator[tuple[int, bytes, int]]:
-        """``(offset, inflated bytes, compressed bytes spanned)`` per segment, last first."""
-        bounds = [*(c.offset for c in self._checkpoints[1:]), self.size]
-        compressed = [*(c.compressed_offset for c in self._checkpoints[1:]), None]
-        for index in range(len(self._checkpoints) - 1, -1, -1):
-            checkpoint = self._checkpoints[index]
-            want = bounds[index] - checkpoint.offset
+    def segments_reverse(self, file: BinaryIO) -> Iterator[tuple[int, list[bytes], int]]:
+        """``(offset, inflated pieces, compressed bytes spanned)`` per segment, last first."""
+        ends = [*(c.offset for c in self._checkpoints[1:]), self.size]
+        compressed_ends = [*(c.compressed_offset for c in self._checkpoints[1:]), file_size(file)]
+        while self._checkpoints:
+            index = len(self._checkpoints) - 1
+            # Each inflater copy is released as soon as its segment is read.
+            checkpoint = self._checkpoints.pop()
             file.seek(checkpoint.compressed_offset)
+            inflation = _Inflation(file, checkpoint.inflater)
+            want = ends[index] - checkpoint.offset
             pieces = []
-            got = 0
-            for piece, _, _ in _inflate(file, checkpoint.inflater.copy()):
+            while want > 0 and (piece := inflation.read(min(want, GZIP_STEP_BYTES))):
                 pieces.append(piece)
-                got += len(piece)
-                if got >= want:
-                    break
-            stop = compressed[index]
-            spanned = (stop if stop is not None else file_size(file)) - (
-                checkpoint.compressed_offset
-            )
-            yield checkpoint.offset, b"".join(pieces)[:want], spanned
-            # Each segment's inflater copy is released as soon as it is used.
-            self._checkpoints.pop()
+                want -= len(piece)
+            del inflation
+            yield checkpoint.offset, pieces, compressed_ends[index] - checkpoint.compressed_offset
+            del pieces
 
 
 def file_size(file: BinaryIO) -> int:
@@ -286,43 +332,11 @@ def file_size(file: BinaryIO) -> int:
     return size
 
 
-def _inflate(
-    file: BinaryIO, inflater: zlib._Decompress
-) -> Iterator[tuple[bytes, zlib._Decompress, int]]:
-    """Inflated pieces of at most ``GZIP_STEP_BYTES``, from the file's position, across members.
-
-    Each piece comes with the inflater and the compressed offset that resume
-    right after it, so a caller can copy the inflater between two pieces.
-    """
-    position = file.tell()  # the file offset of ``pending[0]``
-    pending = b""
-    while True:
-        if not pending:
-            pending = file.read(GZIP_READ_BYTES)
-            if not pending:
-                return
-        piece = inflater.decompress(pending, GZIP_STEP_BYTES)
-        if inflater.eof:
-            rest = inflater.unused_data
-            position += len(pending) - len(rest)
-            pending = rest or file.read(GZIP_READ_BYTES)
-            inflater = zlib.decompressobj(wbits=31)
-            if piece:
-                yield piece, inflater, position
-            if not pending.startswith(b"\x1f\x8b"):
-                return  # the end, or trailing padding after the last member
-            continue
-        tail = inflater.unconsumed_tail
-        position += len(pending) - len(tail)
-        pending = tail
-        if piece:
-            yield piece, inflater, position
-
-
 def gzip_blocks_reverse(
     path: Path,
     *,
     segment_bytes: int = GZIP_SEGMENT_BYTES,
+    block_bytes: int = BLOCK_BYTES,
     context: TimeContext | None = None,
     on_segment: Callable[[int], None] | None = None,
 ) -> Generator[Block]:
@@ -335,10 +349,21 @@ def gzip_blocks_reverse(
         reader.index(file)
 
         def chunks() -> Iterator[tuple[int, bytes]]:
-            for offset, data, spanned in reader.segments_reverse(file):
+            for offset, pieces, spanned in reader.segments_reverse(file):
                 if on_segment is not None:
                     on_segment(spanned)
-                yield offset, data
+                # The segment's pieces, last first, joined into blocks of about
+                # ``block_bytes`` (never the whole segment at once).
+                end = offset + sum(len(piece) for piece in pieces)
+                while pieces:
+                    group = [pieces.pop()]
+                    size = len(group[0])
+                    while pieces and size < block_bytes:
+                        group.append(pieces.pop())
+                        size += len(group[-1])
+                    end -= size
+                    yield end, b"".join(reversed(group))
+                    del group
 
         yield from _align(chunks(), 0, _header_test(context))
 
@@ -562,7 +587,7 @@ def search_history(
     matcher: LineMatcher,
     time_range: TimeRange | None = None,
     options: SearchOptions | None = None,
-) -> Iterator[SearchResult | SearchProgress]:
+) -> Generator[SearchResult | SearchProgress]:
     """Matching lines of ``files`` (newest first), a ``SearchProgress`` after each block."""
     time_range = time_range or TimeRange()
     options = options or SearchOptions()
@@ -581,6 +606,7 @@ def search_history(
             blocks = gzip_blocks_reverse(
                 plan.file.path,
                 segment_bytes=options.segment_bytes,
+                block_bytes=options.block_bytes,
                 context=options.context,
                 on_segment=count,
             )
