@@ -55,12 +55,12 @@ from streams.logs.patterns import LineMatcher
 from streams.logs.timestamps import TimeContext, TimeRange, line_time
 
 #: Bytes per backward read of a plain file.
-BLOCK_BYTES: Final = 1024 * 1024
+BLOCK_BYTES: Final = 256 * 1024
 #: Output bytes between two checkpoints of a gzipped file (and per segment inflated).
 GZIP_SEGMENT_BYTES: Final = 4 * 1024 * 1024
 #: Compressed bytes read, and inflated bytes produced at most, per step of inflation.
 GZIP_READ_BYTES: Final = 16 * 1024
-GZIP_STEP_BYTES: Final = 1024 * 1024
+GZIP_STEP_BYTES: Final = 256 * 1024
 #: A "line" this long without a line break is cut (a block never grows past it).
 MAX_LINE_BYTES: Final = 1024 * 1024
 #: How far a block's start looks for a line with a timestamp to start at.
@@ -667,7 +667,7 @@ def _search_block(
             block.offset + end + 1,
             file.inode,
             file.compressed,
-            tuple(matcher.spans(text)) if options.highlight else (),
+            tuple(matcher.spans(raw)) if options.highlight else (),
         )
 
 

@@ -79,7 +79,7 @@ class Regex:
         match = self._compiled.search(text, pos, endpos)
         return cast(tuple[int, int], match.span()) if match is not None else None
 
-    def spans(self, text: str) -> Iterator[tuple[int, int]]:
+    def spans(self, text: str | bytes) -> Iterator[tuple[int, int]]:
         for match in self._compiled.finditer(text):
             start, end = match.span()
             if end > start:
@@ -164,8 +164,12 @@ class LineMatcher:
         """Every filter on a parsed line (its level is its record's)."""
         return at_least(line.level, self.level) and self.matches_text(line.text)
 
-    def spans(self, text: str) -> list[tuple[int, int]]:
-        """Merged, sorted character ranges of the ``q`` and ``re`` matches (for highlighting)."""
+    def spans(self, text: str | bytes) -> list[tuple[int, int]]:
+        """Merged, sorted character ranges of the ``q`` and ``re`` matches (for highlighting).
+
+        Given the raw UTF-8 line, the matching runs on the bytes (cheaper
+        than on a ``str``) and the ranges are converted to characters.
+        """
         found: list[tuple[int, int]] = []
         for positive in (self.query, self.regex):
             if positive is None:
@@ -174,6 +178,8 @@ class LineMatcher:
                 found.append(span)
                 if len(found) >= MAX_SPANS:
                     break
+        if isinstance(text, bytes) and found and not text.isascii():
+            found = [(_chars(text, start), _chars(text, end)) for start, end in found]
         found.sort()
         merged: list[tuple[int, int]] = []
         for start, end in found:
@@ -214,7 +220,9 @@ class LineMatcher:
             line_end = block.find(b"\n", span[0])
             if line_end < 0:
                 line_end = size
-            if self._line_passes(block, line_start, line_end):
+            # A match inside the line is the line's own: only the other filters remain.
+            inside = span[1] <= line_end
+            if self._line_passes(block, line_start, line_end, driver if inside else None):
                 yield line_start, line_end
             position = line_end + 1
 
@@ -225,12 +233,20 @@ class LineMatcher:
                 return positive
         return None
 
-    def _line_passes(self, block: bytes, start: int, end: int) -> bool:
+    def _line_passes(self, block: bytes, start: int, end: int, known: Regex | None = None) -> bool:
         for check in (self.query, self.regex):
-            # The driver found a match that starts in this line; it may have run past its end.
-            if check is not None and not check.search_line(block, start, end):
+            if (
+                check is not None
+                and check is not known
+                and not check.search_line(block, start, end)
+            ):
                 return False
         return self.exclude is None or not self.exclude.search_line(block, start, end)
+
+
+def _chars(raw: bytes, offset: int) -> int:
+    """The character index of byte ``offset`` of a UTF-8 line (as ``bytes.decode`` counts)."""
+    return len(raw[:offset].decode("utf-8", "replace"))
 
 
 class RegexField(forms.CharField):

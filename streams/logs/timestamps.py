@@ -47,6 +47,8 @@ from django.utils import timezone
 
 #: How far into a line the Common Log Format timestamp is looked for.
 CLF_SCAN_BYTES: Final = 200
+#: ISO seconds remembered per context (the cache is cleared when full).
+SECONDS_CACHE_SIZE: Final = 4096
 #: A syslog time further than this in the future belongs to the year before.
 SYSLOG_FUTURE_SLACK: Final = 86400.0
 
@@ -87,6 +89,10 @@ class TimeContext:
     # Naive times in a zone with daylight saving need the offset of their own
     # date; a fixed zone's offset is worked out once.
     _fixed: float | None = field(init=False, repr=False, compare=False)
+    #: Epoch seconds of recently seen ISO seconds (text and zone) in this context.
+    seconds_cache: dict[tuple[bytes, bytes | None], float] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_fixed", _fixed_offset(self.zone))
@@ -124,10 +130,6 @@ def _epoch_utc(year: int, month: int, day: int, hour: int, minute: int, second: 
     return float(_days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second)
 
 
-def _fraction(digits: bytes | None) -> float:
-    return int(digits) / 10 ** len(digits) if digits else 0.0
-
-
 def _zone_seconds(zone: bytes) -> float:
     if zone == b"Z":
         return 0.0
@@ -141,14 +143,24 @@ def _valid(month: int, day: int, hour: int, minute: int, second: int) -> bool:
 
 
 def _iso_epoch(match: re.Match[bytes], context: TimeContext) -> float | None:
-    year, month, day, hour, minute, second = (int(match.group(i)) for i in range(1, 7))
-    if not _valid(month, day, hour, minute, second):
-        return None
-    fraction = _fraction(match.group(7))
-    zone = match.group(8)
-    if zone is not None:
-        return _epoch_utc(year, month, day, hour, minute, second) + fraction - _zone_seconds(zone)
-    return context.local_to_epoch((year, month, day, hour, minute, second), fraction)
+    groups = match.groups()
+    # Many lines share a second: its epoch (zone applied) is computed once.
+    key = (match.string[match.start(1) : match.end(6)], groups[7])
+    base = context.seconds_cache.get(key)
+    if base is None:
+        year, month, day, hour, minute, second = map(int, groups[:6])
+        if not _valid(month, day, hour, minute, second):
+            return None
+        zone = groups[7]
+        if zone is not None:
+            base = _epoch_utc(year, month, day, hour, minute, second) - _zone_seconds(zone)
+        else:
+            base = context.local_to_epoch((year, month, day, hour, minute, second), 0.0)
+        if len(context.seconds_cache) >= SECONDS_CACHE_SIZE:
+            context.seconds_cache.clear()
+        context.seconds_cache[key] = base
+    fraction = groups[6]
+    return base + int(fraction) / 10 ** len(fraction) if fraction else base
 
 
 def _epoch_number(text: bytes) -> float:

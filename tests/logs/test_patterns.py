@@ -56,6 +56,8 @@ def test_spans_are_merged_character_ranges_of_q_and_re():
     text = "é payment 12 and pay"
     assert matcher.spans(text) == [(2, 12), (17, 20)]
     assert LineMatcher.build(re="x*").spans("abc") == []  # empty matches are not highlighted
+    # From the raw line (as search gives it): the same character ranges.
+    assert matcher.spans(text.encode()) == [(2, 12), (17, 20)]
 
 
 @pytest.mark.parametrize(
