@@ -47,8 +47,8 @@ from django.utils import timezone
 
 #: How far into a line the Common Log Format timestamp is looked for.
 CLF_SCAN_BYTES: Final = 200
-#: ISO seconds remembered per context (the cache is cleared when full).
-SECONDS_CACHE_SIZE: Final = 4096
+#: ISO minutes remembered per context (the cache is cleared when full).
+MINUTES_CACHE_SIZE: Final = 4096
 #: A syslog time further than this in the future belongs to the year before.
 SYSLOG_FUTURE_SLACK: Final = 86400.0
 
@@ -89,8 +89,8 @@ class TimeContext:
     # Naive times in a zone with daylight saving need the offset of their own
     # date; a fixed zone's offset is worked out once.
     _fixed: float | None = field(init=False, repr=False, compare=False)
-    #: Epoch seconds of recently seen ISO seconds (text and zone) in this context.
-    seconds_cache: dict[tuple[bytes, bytes | None], float] = field(
+    #: Epoch seconds of recently seen ISO minutes (text and zone) in this context.
+    minutes_cache: dict[tuple[bytes, bytes | None], float] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
 
@@ -144,23 +144,29 @@ def _valid(month: int, day: int, hour: int, minute: int, second: int) -> bool:
 
 def _iso_epoch(match: re.Match[bytes], context: TimeContext) -> float | None:
     groups = match.groups()
-    # Many lines share a second: its epoch (zone applied) is computed once.
-    key = (match.string[match.start(1) : match.end(6)], groups[7])
-    base = context.seconds_cache.get(key)
+    # Many lines share a minute: its epoch (zone applied) is computed once.
+    # (Zone offsets change on minute boundaries, so this is exact.)
+    key = (match.string[match.start(1) : match.end(5)], groups[7])
+    second = int(groups[5])
+    base = context.minutes_cache.get(key)
     if base is None:
-        year, month, day, hour, minute, second = map(int, groups[:6])
-        if not _valid(month, day, hour, minute, second):
+        year, month, day, hour, minute = map(int, groups[:5])
+        if not _valid(month, day, hour, minute, 0):
             return None
         zone = groups[7]
         if zone is not None:
-            base = _epoch_utc(year, month, day, hour, minute, second) - _zone_seconds(zone)
+            base = _epoch_utc(year, month, day, hour, minute, 0) - _zone_seconds(zone)
         else:
-            base = context.local_to_epoch((year, month, day, hour, minute, second), 0.0)
-        if len(context.seconds_cache) >= SECONDS_CACHE_SIZE:
-            context.seconds_cache.clear()
-        context.seconds_cache[key] = base
+            base = context.local_to_epoch((year, month, day, hour, minute, 0), 0.0)
+        if len(context.minutes_cache) >= MINUTES_CACHE_SIZE:
+            context.minutes_cache.clear()
+        context.minutes_cache[key] = base
+    if second > 60:
+        return None
     fraction = groups[6]
-    return base + int(fraction) / 10 ** len(fraction) if fraction else base
+    if fraction:
+        return base + second + int(fraction) / 10 ** len(fraction)
+    return base + second
 
 
 def _epoch_number(text: bytes) -> float:

@@ -184,3 +184,12 @@ def test_a_bounded_range_excludes_lines_of_unknown_time():
     assert TimeRange(T14, T14 + 1).contains(T14 + 1)
     assert not TimeRange(T14, T14 + 1).contains(T14 + 1.5)
     assert not TimeRange(T14, None).contains(T14 - 0.001)
+
+
+def test_lines_of_one_minute_keep_their_own_seconds_and_zones():
+    context = TimeContext(UTC)
+    assert line_time(b"2026-12-02 14:00:07 a", context) == T14 + 7
+    assert line_time(b"2026-12-02 14:00:59.5 b", context) == T14 + 59.5
+    assert line_time(b"2026-12-02 14:00:07+01:00 c", context) == T14 + 7 - 3600
+    assert line_time(b"2026-12-02 14:00:07 d", context) == T14 + 7
+    assert line_time(b"2026-12-02 14:00:61 out of range", context) is None
