@@ -327,7 +327,8 @@ class LineFilterForm(forms.Form):
         for name, errors in self.errors.items():
             for error in errors:
                 text = str(error)
-                lines.append(text if text.startswith(f"{name}:") else f"{name}: {text}")
+                named = name == "__all__" or text.startswith(f"{name}:")
+                lines.append(text if named else f"{name}: {text}")
         return "\n".join(lines) + "\n"
 
 
