@@ -13,9 +13,9 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
+from tests.conftest import session_cookie
 from tests.logs.test_history import log_lines, open_fds_to, write
 from tests.logs.test_log_stream import call, events_in
-from tests.conftest import session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
