@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Final
 
-from streams.logs.lines import Level, at_least, detect_level, parse_json_object
+from streams.logs.lines import Level, at_least, detect_level, level_of_word, parse_json_object
 from streams.logs.patterns import LineMatcher
 from streams.logs.timestamps import TimeContext, TimeRange, line_time
 
@@ -671,7 +671,22 @@ def _search_block(
         )
 
 
+# ``<timestamp> LEVEL`` (or ``[LEVEL]``): the common layout, where the first level
+# word of the line (the one ``detect_level`` takes) is the one right after the time.
+_LEVEL_AFTER_TIME: Final = re.compile(
+    rb"[\[(<]?\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d[.,\d]*(?:Z|[+-]\d\d:?\d\d)?[\])>]?"
+    rb"[ \t]+[\[(<]?(DEBUG|TRACE|INFO|NOTICE|WARN(?:ING)?|ERR(?:OR)?|CRIT(?:ICAL)?|FATAL|ALERT"
+    rb"|EMERG)\b"
+)
+
+
 def _level_of(raw: bytes) -> Level:
+    """``lines.detect_level`` of a raw line, with a fast path for ``<time> LEVEL``."""
+    fast = _LEVEL_AFTER_TIME.match(raw)
+    if fast is not None:
+        level = level_of_word(fast.group(1).decode())
+        if level is not None:
+            return level
     text = raw.decode("utf-8", "replace")
     return detect_level(text, parse_json_object(text) if raw[:1] == b"{" else None)
 

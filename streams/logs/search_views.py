@@ -21,18 +21,20 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadReque
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_safe
 
 from streams.conf import heartbeat_seconds, log_sources
 from streams.http.access import stream_staff_required
 from streams.http.responses import EventStreamResponse
-from streams.logs.history import history_files
+from streams.logs.history import SearchOptions, history_files
 from streams.logs.lines import LEVELS
 from streams.logs.patterns import MAX_PATTERN
 from streams.logs.redaction import redactor_for
 from streams.logs.search import search_events
 from streams.logs.search_encoding import search_messages
 from streams.logs.search_forms import LogSearchForm
+from streams.logs.timestamps import TimeContext
 
 #: The parameters a search page passes on to its stream.
 SEARCH_PARAMETERS = ("level", "q", "re", "exclude", "since", "until", "limit")
@@ -56,7 +58,11 @@ async def log_search_stream(request: HttpRequest, name: str) -> HttpResponseBase
     redactor = await sync_to_async(redactor_for)(request.user)
     files = await asyncio.to_thread(history_files, path)
     page = reverse("log-page", args=[name])
-    events = search_events(files, query.matcher, query.time_range, limit=query.limit)
+    # Line times without a zone are the site's (TIME_ZONE), like since/until without one.
+    options = SearchOptions(context=TimeContext(timezone.get_default_timezone()))
+    events = search_events(
+        files, query.matcher, query.time_range, limit=query.limit, options=options
+    )
     messages = search_messages(events, query.matcher, redactor, lambda at: f"{page}?at={at}")
     return EventStreamResponse(messages, heartbeat=heartbeat_seconds(), retry_ms=None)
 

@@ -28,6 +28,7 @@ from streams.logs.history import (
     search_history,
     seek_time,
 )
+from streams.logs.lines import detect_level
 from streams.logs.patterns import LineMatcher
 from streams.logs.timestamps import TimeContext, TimeRange, line_time
 
@@ -431,3 +432,27 @@ def test_a_search_holds_a_bounded_amount_of_memory(tmp_path: Path):
     )
     # About six 1 MiB blocks (see the module docstring), whatever the size of the files.
     assert peak < 8 * 1024 * 1024, peak
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        "{ts} ERROR app: x",
+        "{ts} WARN app: x",
+        "{ts} [CRITICAL] app: x",
+        "[{ts}] INFO x",
+        "{ts}Z DEBUG x",
+        "{ts}+01:00 ERR x",
+        "{ts} info lower case is not a level word: ERROR later",
+        "{ts} INFORMATION is not INFO",
+        "{ts} [error] bracketed lower case",
+        "{ts} worker-1 level=warning x",
+        '{ts} "GET / HTTP/1.1" 503 12',
+        "{ts} nothing at all",
+    ],
+)
+def test_a_results_level_is_what_the_live_tail_says(tmp_path: Path, layout: str):
+    text = layout.format(ts=stamp(BASE))
+    path = write(tmp_path / "app.log", [text])
+    (result,) = results(search_history(history_files(path), LineMatcher()))
+    assert result.level == detect_level(text)
