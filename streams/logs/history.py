@@ -158,23 +158,32 @@ class Block:
     data: bytes
 
 
-def _chunks_reverse(fd: int, start: int, end: int, size: int) -> Iterator[tuple[int, bytes]]:
+def _chunks_reverse(fd: int, start: int, end: int, size: int) -> Iterator[tuple[int, bytes, bool]]:
     position = end
     while position > start:
         length = min(size, position - start)
         position -= length
-        yield position, os.pread(fd, length, position)
+        yield position, os.pread(fd, length, position), False
 
 
 def _align(
-    chunks: Iterator[tuple[int, bytes]], start: int, is_header: Callable[[bytes], bool] | None
+    chunks: Iterator[tuple[int, bytes, bool]],
+    start: int,
+    is_header: Callable[[bytes], bool] | None,
 ) -> Iterator[Block]:
-    """Blocks of whole lines from contiguous chunks read backwards (see the module docstring)."""
+    """Blocks of whole lines from chunks read backwards (see the module docstring).
+
+    Chunks are contiguous, except one flagged as a fresh start: what was
+    carried from the newer chunks is dropped (lines a search skipped).
+    """
     carry = b""
-    for offset, chunk in chunks:
+    for offset, chunk, fresh in chunks:
+        if fresh:
+            carry = b""
         data = chunk + carry if carry else chunk
         if offset <= start:
-            yield Block(offset, data)
+            if data:
+                yield Block(offset, data)
             return
         cut = data.find(b"\n") + 1
         if cut == 0:
@@ -192,12 +201,18 @@ def _align(
 
 
 def _header_start(data: bytes, cut: int, is_header: Callable[[bytes], bool]) -> int:
-    """The first line at or after ``cut`` with a timestamp, if one is near; else ``cut``."""
+    """The first line at or after ``cut`` with a timestamp, if one is near; else ``cut``.
+
+    When every line left is without one (the start of a traceback), all of
+    them go on with the older block (``len(data)``), up to ``MAX_LINE_BYTES``.
+    """
     position = cut
     for _ in range(HEADER_SCAN_LINES):
+        if position >= len(data):
+            return len(data) if len(data) - cut <= MAX_LINE_BYTES else cut
         end = data.find(b"\n", position)
         if end < 0:
-            return cut
+            end = len(data)  # the file's last line, without its line break
         if is_header(data[position:end]):
             return position
         position = end + 1
@@ -239,9 +254,12 @@ class _Checkpoint:
 class _Inflation:
     """Inflates a gzip stream (any number of members) from a file's position, on demand."""
 
-    def __init__(self, file: BinaryIO, inflater: zlib._Decompress) -> None:
+    def __init__(
+        self, file: BinaryIO, inflater: zlib._Decompress, read_bytes: int = GZIP_READ_BYTES
+    ) -> None:
         self.file = file
         self.inflater = inflater
+        self.read_bytes = read_bytes
         self.position = file.tell()  # the compressed offset of ``pending[0]``
         self.pending = b""
         self.ended = False
@@ -255,7 +273,7 @@ class _Inflation:
         """Up to ``size`` inflated bytes (fewer only at the end, ``b""`` after it)."""
         while not self.ended:
             if not self.pending:
-                self.pending = self.file.read(GZIP_READ_BYTES)
+                self.pending = self.file.read(self.read_bytes)
                 if not self.pending:
                     self.ended = True
                     break
@@ -263,7 +281,7 @@ class _Inflation:
             if self.inflater.eof:
                 rest = self.inflater.unused_data
                 self.position += len(self.pending) - len(rest)
-                self.pending = rest or self.file.read(GZIP_READ_BYTES)
+                self.pending = rest or self.file.read(self.read_bytes)
                 self.inflater = zlib.decompressobj(wbits=31)
                 if not self.pending.startswith(b"\x1f\x8b"):
                     self.ended = True  # the end, or padding after the last member
@@ -276,52 +294,115 @@ class _Inflation:
         return b""
 
 
+_Candidates = Callable[[bytes], Iterator[tuple[int, int]]]
+
+
 class GzipReader:
     """A gzipped file read in segments, newest first (see the module docstring)."""
 
-    def __init__(self, path: Path, *, segment_bytes: int = GZIP_SEGMENT_BYTES) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        segment_bytes: int = GZIP_SEGMENT_BYTES,
+        read_bytes: int = GZIP_READ_BYTES,
+    ) -> None:
         self.path = path
         self.segment_bytes = segment_bytes
+        self.read_bytes = read_bytes
         self.size = 0  # inflated size, known after ``index``
         self._checkpoints: list[_Checkpoint] = []
+        self._inflate: list[bool] = []
+        self._heads: list[bytes | None] = []
 
-    def index(self, file: BinaryIO) -> None:
+    def index(self, file: BinaryIO, candidates: _Candidates | None = None) -> None:
         """The first pass: inflate forward, keeping an inflater copy about every segment.
 
         A copy is taken only between two reads of input, so it holds no
         unconsumed input (which would cost up to ``GZIP_READ_BYTES`` each).
+
+        With ``candidates`` (a search's ``LineMatcher.candidate_lines``), the
+        pass also notes which segments hold a candidate line, so the second
+        pass inflates only those (and the segment before each, where its
+        first lines' header and the start of its first line are), reading
+        just the first line of the others from what this pass kept.
         """
-        inflation = _Inflation(file, zlib.decompressobj(wbits=31))
+        inflation = _Inflation(file, zlib.decompressobj(wbits=31), self.read_bytes)
         self._checkpoints = [_Checkpoint(inflation.inflater.copy(), inflation.position, 0)]
         produced = 0
         mark = self.segment_bytes
+        hot = [candidates is None]
+        heads: list[bytes | None] = [b""]
+        head: bytes | None = b""  # the current segment's bytes up to its first line break
+        head_done = True  # (the first segment's head is never needed)
+        pending = b""  # the unfinished line, for the candidate test
         while piece := inflation.read(GZIP_STEP_BYTES):
             produced += len(piece)
+            if not head_done:
+                newline = piece.find(b"\n")
+                head = (head or b"") + (piece if newline < 0 else piece[: newline + 1])
+                head_done = newline >= 0 or len(head) > MAX_LINE_BYTES
+                if newline < 0 and len(head) > MAX_LINE_BYTES:
+                    head = None
+                heads[-1] = head
+            if candidates is not None and not hot[-1]:
+                data = pending + piece if pending else piece
+                last = data.rfind(b"\n")
+                if last >= 0 and next(iter(candidates(data[: last + 1])), None) is not None:
+                    hot[-1] = True
+                pending = data[last + 1 :]
+                if len(pending) > MAX_LINE_BYTES:
+                    hot[-1], pending = True, b""
+            elif pending:
+                pending = b""
             if produced >= mark and inflation.between_inputs:
                 copy = inflation.inflater.copy()
                 self._checkpoints.append(_Checkpoint(copy, inflation.position, produced))
                 mark = produced + self.segment_bytes
+                hot.append(candidates is None)
+                heads.append(None)
+                head, head_done = b"", False
+        if candidates is not None and pending and next(iter(candidates(pending)), None):
+            hot[-1] = True
         self.size = produced
         if len(self._checkpoints) > 1 and self._checkpoints[-1].offset == produced:
             self._checkpoints.pop()
+            hot.pop()
+            heads.pop()
+        # A hot segment needs the one before it inflated too; a segment whose
+        # first line could not be kept is inflated whatever it holds.
+        self._inflate = [
+            hot[k] or (k + 1 < len(hot) and hot[k + 1]) or (k > 0 and heads[k] is None)
+            for k in range(len(hot))
+        ]
+        self._heads = heads
 
-    def segments_reverse(self, file: BinaryIO) -> Iterator[tuple[int, list[bytes], int]]:
-        """``(offset, inflated pieces, compressed bytes spanned)`` per segment, last first."""
+    def segments_reverse(self, file: BinaryIO) -> Iterator[tuple[int, list[bytes], int, bool]]:
+        """``(offset, pieces, compressed bytes spanned, skipped)`` per segment, last first.
+
+        A skipped segment's pieces are just its first line (up to its first
+        line break): the end of the line that started in the segment before.
+        """
         ends = [*(c.offset for c in self._checkpoints[1:]), self.size]
         compressed_ends = [*(c.compressed_offset for c in self._checkpoints[1:]), file_size(file)]
         while self._checkpoints:
             index = len(self._checkpoints) - 1
             # Each inflater copy is released as soon as its segment is read.
             checkpoint = self._checkpoints.pop()
+            spanned = compressed_ends[index] - checkpoint.compressed_offset
+            head = self._heads[index]
+            if not self._inflate[index] and head is not None:
+                yield checkpoint.offset, [head], spanned, True
+                continue
             file.seek(checkpoint.compressed_offset)
-            inflation = _Inflation(file, checkpoint.inflater)
+            inflation = _Inflation(file, checkpoint.inflater, self.read_bytes)
             want = ends[index] - checkpoint.offset
             pieces = []
             while want > 0 and (piece := inflation.read(min(want, GZIP_STEP_BYTES))):
                 pieces.append(piece)
                 want -= len(piece)
             del inflation
-            yield checkpoint.offset, pieces, compressed_ends[index] - checkpoint.compressed_offset
+            yield checkpoint.offset, pieces, spanned, False
             del pieces
 
 
@@ -339,19 +420,27 @@ def gzip_blocks_reverse(
     block_bytes: int = BLOCK_BYTES,
     context: TimeContext | None = None,
     on_segment: Callable[[int], None] | None = None,
+    candidates: _Candidates | None = None,
+    read_bytes: int = GZIP_READ_BYTES,
 ) -> Generator[Block]:
     """Blocks of whole lines of a gzipped file, newest first (inflated twice, bounded memory).
 
-    ``on_segment(compressed_bytes)`` is called as each segment is read (progress).
+    ``on_segment(compressed_bytes)`` is called as each segment is read
+    (progress). With ``candidates``, segments without a candidate line (nor
+    a hot neighbour) are not inflated again: their lines are left out.
     """
     with open(path, "rb") as file:
-        reader = GzipReader(path, segment_bytes=segment_bytes)
-        reader.index(file)
+        reader = GzipReader(path, segment_bytes=segment_bytes, read_bytes=read_bytes)
+        reader.index(file, candidates)
 
-        def chunks() -> Iterator[tuple[int, bytes]]:
-            for offset, pieces, spanned in reader.segments_reverse(file):
+        def chunks() -> Iterator[tuple[int, bytes, bool]]:
+            for offset, pieces, spanned, skipped in reader.segments_reverse(file):
                 if on_segment is not None:
                     on_segment(spanned)
+                if skipped:
+                    # Only the end of the older segment's last line: a fresh start.
+                    yield offset, pieces[0], True
+                    continue
                 # The segment's pieces, last first, joined into blocks of about
                 # ``block_bytes`` (never the whole segment at once).
                 end = offset + sum(len(piece) for piece in pieces)
@@ -362,7 +451,7 @@ def gzip_blocks_reverse(
                         group.append(pieces.pop())
                         size += len(group[-1])
                     end -= size
-                    yield end, b"".join(reversed(group))
+                    yield end, b"".join(reversed(group)), False
                     del group
 
         yield from _align(chunks(), 0, _header_test(context))
@@ -525,6 +614,7 @@ class SearchOptions:
 
     block_bytes: int = BLOCK_BYTES
     segment_bytes: int = GZIP_SEGMENT_BYTES
+    gzip_read_bytes: int = GZIP_READ_BYTES
     slack: float = ORDER_SLACK_SECONDS
     highlight: bool = True
     context: TimeContext = field(default_factory=TimeContext)
@@ -609,6 +699,8 @@ def search_history(
                 block_bytes=options.block_bytes,
                 context=options.context,
                 on_segment=count,
+                candidates=matcher.candidate_lines if matcher.scans_blocks else None,
+                read_bytes=options.gzip_read_bytes,
             )
             try:
                 for block in blocks:

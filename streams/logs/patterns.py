@@ -177,6 +177,11 @@ class LineMatcher:
     def filters_text(self) -> bool:
         return self.query is not None or self.regex is not None or self.exclude is not None
 
+    @property
+    def scans_blocks(self) -> bool:
+        """Whether ``candidate_lines`` scans a block in one pass (``q``, or ``re`` of a line)."""
+        return self._driver() is not None
+
     def matches_text(self, text: str | bytes) -> bool:
         """The text filters alone (``q``, ``re``, ``exclude``) on one line."""
         if self.query is not None and not self.query.search(text):

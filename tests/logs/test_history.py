@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from streams.logs.history import (
+    GzipReader,
     HistoryFile,
     SearchOptions,
     SearchProgress,
@@ -456,3 +457,44 @@ def test_a_results_level_is_what_the_live_tail_says(tmp_path: Path, layout: str)
     path = write(tmp_path / "app.log", [text])
     (result,) = results(search_history(history_files(path), LineMatcher()))
     assert result.level == detect_level(text)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    seed=st.integers(0, 10_000),
+    segment=st.sampled_from([64, 300, 1000, 5000]),
+    query=st.sampled_from(["refund 1", "line 7", "payment=no", "zzz", "ValueError", "line 40"]),
+)
+def test_a_gzipped_file_gives_the_same_results_as_its_plain_copy(
+    tmp_path: Path, seed: int, segment: int, query: str
+):
+    """Segments the first pass saw no candidate in are not inflated again: nothing is lost."""
+    rng = random.Random(seed)
+    lines = log_lines(0, 400, every_traceback=rng.choice([3, 17, 50]))
+    for _ in range(5):  # a few long lines, across segment boundaries
+        lines.insert(
+            rng.randrange(len(lines)), f"{stamp(BASE + 1)} INFO " + "x" * rng.randrange(2000)
+        )
+    plain = write(tmp_path / "plain.log", lines)
+    gzipped = write(tmp_path / "gz.log.gz", lines)
+    # Small reads of compressed input: an inflater is copied only between two.
+    options = SearchOptions(
+        block_bytes=200, segment_bytes=segment, gzip_read_bytes=64, context=UTC_CONTEXT
+    )
+    matcher = LineMatcher.build(q=query)
+
+    def found(path: Path) -> list[tuple[str, str, float | None, int, int]]:
+        items = search_history([HistoryFile.of(path)], matcher, None, options)
+        return [(r.text, r.level, r.time, r.start, r.end) for r in results(items)]
+
+    assert found(gzipped) == found(plain)
+    # And there were segments to skip: the gzipped file was cut into many.
+    reader = GzipReader(gzipped, segment_bytes=segment, read_bytes=64)
+    with gzipped.open("rb") as file:
+        reader.index(file, matcher.candidate_lines)
+        segments = list(reader.segments_reverse(file))
+    assert len(segments) >= 3
+    if query == "zzz":
+        assert all(skipped for *_, skipped in segments[:-1])
