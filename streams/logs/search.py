@@ -110,7 +110,11 @@ class _Slicer:
             finally:
                 self._lock.release()
         else:
-            loop.run_in_executor(None, self._close_blocking)
+            try:
+                loop.run_in_executor(None, self._close_blocking)
+            except RuntimeError:
+                # The loop or its executor is shutting down: a thread of its own.
+                threading.Thread(target=self._close_blocking, daemon=True).start()
 
     def _close_blocking(self) -> None:
         with self._lock:
