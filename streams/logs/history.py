@@ -23,8 +23,11 @@ in a worker thread a slice at a time, and tests drive it directly. Choices:
   trade-off: a gzipped file is inflated twice, and holds one segment plus
   ~31 KB per segment of checkpoints (about 8 MB for 1 GB of output at 4 MiB
   segments), instead of either holding the whole file or giving its lines
-  oldest first. A time bound cannot seek in it either: it is read whole
-  (unless last modified well before ``since``).
+  oldest first. A search's first pass also notes which segments hold a
+  candidate line; the second inflates only those and the segment before
+  each (where their first lines' header and the start of their first line
+  are), so a rare needle inflates the file about once. A time bound cannot
+  seek in it: it is read whole (unless last modified well before ``since``).
 * **Memory** of a search: about four blocks (the read, the realigned copy,
   the candidates) for a plain file; for a gzipped one, a segment, its
   checkpoints and the same blocks.
