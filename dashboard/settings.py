@@ -165,6 +165,14 @@ STREAMBOARD_EXPORT_CHUNK_DELAY = _float("STREAMBOARD_EXPORT_CHUNK_DELAY", minimu
 STREAMBOARD_EXPORT_PROGRESS_SECONDS = _float("STREAMBOARD_EXPORT_PROGRESS_SECONDS", minimum=0.01)
 STREAMBOARD_EXPORT_POLL_SECONDS = _float("STREAMBOARD_EXPORT_POLL_SECONDS", minimum=0.01)
 STREAMBOARD_EXPORT_STALE_SECONDS = _float("STREAMBOARD_EXPORT_STALE_SECONDS", minimum=0.1)
+# Redaction of log lines on their way out: built-in kinds (email, bearer,
+# api_key, card), comma-separated; "none" turns it off. Custom patterns are
+# dicts {"name", "pattern", "replacement"} appended here in code.
+STREAMBOARD_REDACT: list[str | dict[str, str]] = [
+    kind
+    for kind in env_list("STREAMBOARD_REDACT", list(conf.DEFAULTS["STREAMBOARD_REDACT"]))
+    if kind != "none"
+]
 # What may be exported, per model: an allow-list of fields (never secrets; the
 # system check streams.E001 refuses password/token/key-like names). A model
 # that is not listed here is not exportable at all.

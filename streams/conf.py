@@ -21,6 +21,7 @@ from types import MappingProxyType
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 DEFAULTS: Mapping[str, Any] = MappingProxyType(
     {
@@ -32,6 +33,7 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "STREAMBOARD_EXPORT_PROGRESS_SECONDS": 0.1,
         "STREAMBOARD_EXPORT_POLL_SECONDS": 0.2,
         "STREAMBOARD_EXPORT_STALE_SECONDS": 60.0,
+        "STREAMBOARD_REDACT": ("email", "bearer", "api_key", "card"),
     }
 )
 EXPORT_SUBDIR = "exports"
@@ -120,3 +122,42 @@ def channel_layer_backend() -> str:
     """The channel layer's class name, e.g. ``InMemoryChannelLayer`` (for start-up messages)."""
     backend = str(settings.CHANNEL_LAYERS["default"]["BACKEND"])
     return backend.rsplit(".", 1)[-1]
+
+
+#: The built-in redaction kinds applied when ``STREAMBOARD_REDACT`` is not set.
+DEFAULT_REDACT: tuple[str, ...] = DEFAULTS["STREAMBOARD_REDACT"]
+
+#: A redaction rule as configured: a built-in kind's name, or a custom pattern
+#: ``{"name": ..., "pattern": ..., "replacement": ...}`` (``replacement`` optional).
+RedactSetting = str | dict[str, str]
+
+
+def redact_rules() -> tuple[RedactSetting, ...]:
+    """The configured redaction rules (``STREAMBOARD_REDACT``), checked for shape.
+
+    Kinds and patterns are compiled (and refused, listing the allowed kinds)
+    by ``streams.logs.redaction``; an empty list turns redaction off.
+    """
+    raw = _get("STREAMBOARD_REDACT")
+    if isinstance(raw, str) or not isinstance(raw, list | tuple):
+        raise ImproperlyConfigured(
+            f"STREAMBOARD_REDACT must be a list of kinds and patterns, not {raw!r}."
+        )
+    rules: list[RedactSetting] = []
+    for item in raw:
+        if isinstance(item, str):
+            rules.append(item)
+        elif (
+            isinstance(item, dict)
+            and isinstance(item.get("name"), str)
+            and isinstance(item.get("pattern"), str)
+            and all(isinstance(v, str) for v in item.values())
+            and set(item) <= {"name", "pattern", "replacement"}
+        ):
+            rules.append(dict(item))
+        else:
+            raise ImproperlyConfigured(
+                "STREAMBOARD_REDACT: each rule is a kind's name or "
+                f'{{"name": ..., "pattern": ..., "replacement": ...}}, not {item!r}.'
+            )
+    return tuple(rules)
