@@ -19,9 +19,9 @@ import pytest
 
 from streams.logs.fanout import Subscription
 from streams.logs.files.cursor import Cursor
-from streams.logs.files.reader import find_backfill_start
+from streams.logs.files.reader import NOTICE_TRUNCATED, find_backfill_start
 from streams.logs.files.source import FileSource
-from streams.logs.files.tailer import Tailer, active_tailers, get_tailer
+from streams.logs.files.tailer import NOTICE_CURSOR_GONE, Tailer, active_tailers, get_tailer
 from streams.logs.files.watch import SAFETY_POLL_SECONDS, Watcher
 from streams.logs.follow import IdleEvent, LinesEvent, LogEvent, NoticeEvent, SkippedEvent
 from streams.logs.follow import follow_log as follow_source
@@ -398,6 +398,71 @@ async def test_resume_after_a_rotated_away_cursor_restarts_with_a_notice(log: Pa
         assert [line.text for line in opening.lines] == ["new 1", "new 2"]
     finally:
         await events.aclose()
+
+
+@pytest.mark.parametrize("ahead", [False, True], ids=["behind the tailer", "ahead of it"])
+async def test_resume_after_a_cursor_into_a_truncated_and_regrown_file_restarts_with_a_notice(
+    log: Path, ahead: bool
+):
+    """The cursor's offset is inside the new content but not after a line break: it is gone.
+
+    Behind: this process's tailer has read the new content past the cursor.
+    Ahead: the cursor came from another process that had read further in the
+    old content than this tailer (which has not looked since: no await), so
+    the subscription's start is stale as well.
+    """
+    log.write_text("".join(f"old line {i}\n" for i in range(10)))
+    keeper = get_tailer(log).subscribe()  # starts at the end: offset 110
+    try:
+        if ahead:
+            append(log, "".join(f"old line {i}\n" for i in range(10, 15)))
+        client = Cursor(log.stat().st_ino, log.stat().st_size)
+        new = [f"new line {i} " + "n" * 7 for i in range(12)]
+        content = "".join(line + "\n" for line in new)
+        with log.open("w") as f:
+            f.write(content)
+        assert log.stat().st_ino == client.inode
+        assert content.encode()[client.offset - 1 : client.offset] != b"\n"
+        if ahead:
+            assert keeper.tailer.position.offset < client.offset <= log.stat().st_size
+        else:
+            await async_wait_until(
+                lambda: keeper.tailer.position == Cursor(client.inode, len(content)),
+                timeout=WAIT,
+            )
+        events = follow_log(log, after=client)
+        try:
+            got = await collect_until(events, lambda g: len(lines_of(g)) >= len(new))
+            # Ahead, the subscription's own start is stale too: no history,
+            # and the tailer's truncation notice says why.
+            notice = NOTICE_TRUNCATED if ahead else NOTICE_CURSOR_GONE
+            assert [e.text for e in got if isinstance(e, NoticeEvent)] == [notice]
+            if ahead:  # the opening is empty, at the stale start
+                assert got[0] == LinesEvent((), Cursor(client.inode, 110))
+            assert lines_of(got) == new
+        finally:
+            await events.aclose()
+    finally:
+        keeper.close()
+
+
+async def test_a_backfill_from_a_start_the_file_no_longer_holds_reads_nothing_twice(log: Path):
+    """Truncated and regrown after the tailer's last look: the backfill would read new bytes."""
+    log.write_text("".join(f"old line {i}\n" for i in range(10)))
+    keeper = get_tailer(log).subscribe()
+    try:
+        new = [f"new line {i} " + "n" * 7 for i in range(12)]
+        with log.open("w") as f:
+            f.write("".join(line + "\n" for line in new))
+        events = follow_log(log, backfill=5)  # no await since the rewrite: the start is stale
+        try:
+            got = await collect_until(events, lambda g: len(lines_of(g)) >= len(new))
+            assert [e.text for e in got if isinstance(e, NoticeEvent)] == [NOTICE_TRUNCATED]
+            assert lines_of(got) == new
+        finally:
+            await events.aclose()
+    finally:
+        keeper.close()
 
 
 async def test_the_producer_reports_skipped_lines(log: Path):

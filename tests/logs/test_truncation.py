@@ -24,10 +24,9 @@ import shutil
 import threading
 from pathlib import Path
 
-import pytest
-
-from streams.logs.files.tailer import Subscription, Tailer
-from streams.logs.lines import Cursor
+from streams.logs.fanout import Subscription
+from streams.logs.files.cursor import Cursor
+from streams.logs.files.tailer import Tailer
 
 WAIT = 10.0
 ROUNDS = 30
@@ -65,7 +64,6 @@ def lines_for(round_: int, at_least_bytes: int) -> list[str]:
     return lines
 
 
-@pytest.mark.xfail(strict=True, reason="fixed in the reader split")
 async def test_truncate_and_regrow_past_the_old_offset_loses_and_mangles_nothing(tmp_path: Path):
     log = tmp_path / "app.log"
     log.write_text("".join(f"before {i} " + "y" * 50 + "\n" for i in range(40)))
@@ -113,7 +111,6 @@ async def test_truncate_and_a_shorter_rewrite_loses_and_mangles_nothing(tmp_path
         await tailer.wait_closed()
 
 
-@pytest.mark.xfail(strict=True, reason="fixed in the reader split")
 async def test_copytruncate_with_a_writer_that_keeps_its_handle_loses_and_mangles_nothing(
     tmp_path: Path,
 ):
@@ -154,9 +151,6 @@ def log_size_before(tmp_path: Path) -> int:
     return (tmp_path / "app.log.1").stat().st_size
 
 
-@pytest.mark.xfail(
-    strict=False, reason="fixed in the reader split (a race: it may pass by luck before)"
-)
 async def test_copytruncate_with_a_writer_thread_that_never_waits(tmp_path: Path):
     """The real race: a writer thread appends without pause while logrotate copies and truncates.
 

@@ -9,10 +9,24 @@ worker thread. Choices:
   (or duplicates of it) without interfering.
 * **A partial last line is held** until its line break arrives; a "line"
   longer than ``MAX_LINE_BYTES`` without one is emitted as it is.
-* **Truncation** (the file shrank below what was read) restarts from its
-  start with a notice. **Rotation** (the path names another inode) first
-  drains the old inode, emits its unfinished line, then switches to the new
-  file from its start with a notice: no line lost or read twice.
+* **Truncation** (same inode, content replaced) restarts from its start
+  with a notice. It is seen even when the file regrew past the old offset
+  before the step (``copytruncate`` with a busy writer, a reopen with
+  ``O_TRUNC`` and a banner): the reader remembers the last
+  ``FINGERPRINT_BYTES`` it consumed (a held partial line's included) and
+  rereads them in the same ``pread`` as the new bytes after them (no extra
+  call, no gap between check and read); fewer or other bytes there mean
+  "truncated". Not seen: a rewrite whose last ``FINGERPRINT_BYTES`` before
+  the offset are the same bytes (the same content again, or identical lines
+  at the same offsets): what precedes the offset is taken as read, what
+  follows is read as new.
+  ``holds`` and ``ends_a_line`` are the same check for a cursor handed out
+  earlier (the tailer's subscriptions, a client's resume).
+* **Rotation** (the path names another inode) first drains the old inode,
+  emits its unfinished line, then switches to the new file from its start
+  with a notice: no line lost or read twice. A rotation is never mistaken
+  for a truncation: the fingerprint is checked on the old inode's own
+  descriptor, which a rename leaves as it was.
 * **Bounded work**: a step reads at most ``STEP_BYTES`` before its lines are
   pushed (``more`` says "read on at once"); a range read gives at most
   ``RANGE_BATCH_LINES`` lines per call; a backfill looks back at most
@@ -33,6 +47,10 @@ from streams.logs.lines import LineParser, LogLine
 READ_CHUNK: Final = 256 * 1024
 #: Bytes read per tailer step before the lines are pushed (then it reads on at once).
 STEP_BYTES: Final = 1024 * 1024
+#: Bytes before the read offset remembered to tell a truncated-and-regrown file
+#: (a ``pread`` of 256 bytes costs what one of 64 does, and 256 usually span a
+#: whole line with its timestamp, so fixed-width repetitive lines still differ).
+FINGERPRINT_BYTES: Final = 256
 #: A "line" this long without a line break is pushed as it is.
 MAX_LINE_BYTES: Final = 1024 * 1024
 #: Steps with at most this much new data read on the event loop, not in a thread.
@@ -64,6 +82,8 @@ class FileReader:
         self.inode = 0
         self.read_offset = 0  # bytes consumed, including ``partial``
         self.partial = b""
+        # The last bytes consumed, ending at ``read_offset`` (``partial`` included).
+        self.fingerprint = b""
         self.parser = LineParser()
 
     @property
@@ -72,6 +92,16 @@ class FileReader:
 
     def cursor(self) -> Cursor:
         return Cursor(self.inode, self.line_offset) if self.fd is not None else Cursor.origin()
+
+    def cursor_fingerprint(self) -> bytes:
+        """The known bytes just before ``cursor()`` (no read: the fingerprint minus ``partial``).
+
+        Shorter than ``FINGERPRINT_BYTES`` while a partial line is held, but
+        then it ends with that line's break at least.
+        """
+        if not self.partial:
+            return self.fingerprint
+        return self.fingerprint[: max(0, len(self.fingerprint) - len(self.partial))]
 
     def open_at_end(self) -> None:
         """First open: start after the last complete line (a partial one is read later)."""
@@ -106,6 +136,7 @@ class FileReader:
         self.inode = os.fstat(fd).st_ino
         self.read_offset = offset
         self.partial = b""
+        self.fingerprint = read_fingerprint(fd, offset)
 
     def close(self) -> None:
         if self.fd is not None:
@@ -121,7 +152,12 @@ class FileReader:
         except OSError:
             return False
 
-    def step(self) -> StepResult:
+    def step(self, budget: int = STEP_BYTES) -> StepResult:
+        """Read what was added (at most about ``budget`` bytes), following truncation and rotation.
+
+        The tailer passes ``INLINE_READ_BYTES`` for a step on the event loop,
+        so a truncation found there (a rereading from the start) stays small.
+        """
         result = StepResult()
         if self.fd is None:
             fd = self._open()
@@ -133,11 +169,6 @@ class FileReader:
             current = os.stat(self.path).st_ino
         except OSError:
             current = None  # renamed away, not recreated yet: keep reading the old inode
-        if os.fstat(self.fd).st_size < self.read_offset:
-            self.read_offset = 0
-            self.partial = b""
-            result.notices.append((len(result.lines), NOTICE_TRUNCATED))
-        budget = STEP_BYTES
         budget -= self._read(result, budget)
         if budget <= 0:
             result.more = True
@@ -157,16 +188,34 @@ class FileReader:
         return result
 
     def _read(self, result: StepResult, budget: int | None) -> int:
+        """Read on from ``read_offset``; each ``pread`` also rereads the fingerprint before it.
+
+        So the check that the file still holds what was read costs no extra
+        call and no gap: the bytes before the offset and the new ones come
+        from one ``pread``. Other bytes there, or fewer (the file is shorter
+        than the offset), mean it was truncated: restart from its start with
+        the notice, dropping a held partial line. The size alone would miss a
+        file that regrew past the offset before this step.
+        """
         assert self.fd is not None
         total = 0
         while budget is None or total < budget:
-            chunk = os.pread(self.fd, READ_CHUNK, self.read_offset)
-            if not chunk:
+            size = READ_CHUNK if budget is None else min(READ_CHUNK, budget - total)
+            known = len(self.fingerprint)
+            raw = os.pread(self.fd, known + size, self.read_offset - known)
+            if not raw.startswith(self.fingerprint):
+                self.read_offset = 0
+                self.partial = b""
+                self.fingerprint = b""
+                result.notices.append((len(result.lines), NOTICE_TRUNCATED))
+                continue
+            if len(raw) == known:
                 break
-            total += len(chunk)
+            total += len(raw) - known
+            self.fingerprint = raw[-FINGERPRINT_BYTES:]
             base = self.line_offset
-            data = self.partial + chunk
-            self.read_offset += len(chunk)
+            data = self.partial + memoryview(raw)[known:]
+            self.read_offset += len(raw) - known
             pieces = data.split(b"\n")
             self.partial = pieces.pop()
             offset = base
@@ -183,6 +232,29 @@ class FileReader:
 
     def _emit_at(self, result: StepResult, raw: bytes, offset: int) -> None:
         result.lines.append(self.parser.parse(decode(raw), Cursor(self.inode, offset)))
+
+
+def read_fingerprint(fd: int, offset: int) -> bytes:
+    """The last ``FINGERPRINT_BYTES`` (or fewer, near the start) before ``offset``."""
+    size = min(FINGERPRINT_BYTES, offset)
+    return os.pread(fd, size, offset - size) if size else b""
+
+
+def holds(fd: int, offset: int, fingerprint: bytes) -> bool:
+    """Whether the bytes just before ``offset`` are still ``fingerprint`` (one ``pread``)."""
+    if not fingerprint:
+        return True
+    return os.pread(fd, len(fingerprint), offset - len(fingerprint)) == fingerprint
+
+
+def ends_a_line(fd: int, offset: int) -> bool:
+    """Whether ``offset`` is the start of the file or just after a line break (one ``pread``).
+
+    The only check a client's cursor allows (``<inode>:<offset>`` carries no
+    fingerprint): a cursor into a file truncated and regrown past it mostly
+    lands inside a line of the new content.
+    """
+    return offset == 0 or os.pread(fd, 1, offset - 1) == b"\n"
 
 
 def find_backfill_start(fd: int, end: int, count: int, limit: int = MAX_BACKFILL_BYTES) -> int:

@@ -35,7 +35,15 @@ from typing import Final
 from streams import conf
 from streams.logs.fanout import FanOut, LogBatch, Subscription
 from streams.logs.files.cursor import Cursor
-from streams.logs.files.reader import FileReader, RangeReader, StepResult, find_backfill_start
+from streams.logs.files.reader import (
+    INLINE_READ_BYTES,
+    FileReader,
+    RangeReader,
+    StepResult,
+    ends_a_line,
+    find_backfill_start,
+    holds,
+)
 from streams.logs.files.watch import (
     FALLBACK_POLL_SECONDS,
     SAFETY_POLL_SECONDS,
@@ -75,6 +83,7 @@ class Tailer:
         self._on_stop = on_stop
         self._reader = FileReader(path)
         self._position_fd: int | None = None
+        self._position_fingerprint = b""  # the bytes just before ``position``
         self._task: asyncio.Task[None] | None = None
         self._watch: Watch = PollWatch()
         self.started = False
@@ -116,7 +125,7 @@ class Tailer:
             self._start()
         limit = self.queue_limit if self.queue_limit is not None else conf.queue_size()
         fd = os.dup(self._position_fd) if self._position_fd is not None else None
-        subscription = FileSubscription(self, limit, self.position, fd)
+        subscription = FileSubscription(self, limit, self.position, fd, self._position_fingerprint)
         self.fanout.add(subscription)
         return subscription
 
@@ -175,6 +184,7 @@ class Tailer:
         elif reader.fd is None and self._position_fd is not None:
             os.close(self._position_fd)
             self._position_fd = None
+        self._position_fingerprint = reader.cursor_fingerprint()
         self.fanout.advance(cursor)
 
     async def _run(self) -> None:
@@ -195,8 +205,9 @@ class Tailer:
         """One reader step: on the loop when it is small, else in a worker thread."""
         try:
             if self._reader.small_step():
-                # A few KiB to read: cheaper here than a hop to a thread and back.
-                result = self._reader.step()
+                # A few KiB to read: cheaper here than a hop to a thread and back
+                # (bounded: a truncation found here rereads from the start).
+                result = self._reader.step(INLINE_READ_BYTES)
             else:
                 loop = asyncio.get_running_loop()
                 self._step = asyncio.wrap_future(loop.run_in_executor(None, self._reader.step))
@@ -231,12 +242,25 @@ class Tailer:
 class FileSubscription(SourceSubscription):
     """A client of a tailer: the fan-out's queue, and the file up to its ``start``."""
 
-    def __init__(self, tailer: Tailer, limit: int, start: Cursor, fd: int | None) -> None:
+    def __init__(
+        self, tailer: Tailer, limit: int, start: Cursor, fd: int | None, fingerprint: bytes = b""
+    ) -> None:
         super().__init__(limit, start, on_close=tailer.fanout.remove)
         self.tailer = tailer
         self.fanout = tailer.fanout
         self.start: Cursor = start
         self._fd = fd
+        self._fingerprint = fingerprint
+
+    def _start_holds(self) -> bool:
+        """Whether the file still holds the bytes before ``start`` (one ``pread``).
+
+        If not, it was truncated after the tailer published ``start`` and
+        before it looked again: the queue will bring the truncation notice
+        and the new content from its start, so there is no history to read
+        (reading it would give the new content's bytes, mangled or twice).
+        """
+        return self._fd is None or holds(self._fd, self.start.offset, self._fingerprint)
 
     @property
     def holds_file(self) -> bool:
@@ -245,7 +269,7 @@ class FileSubscription(SourceSubscription):
 
     async def backfill(self, count: int) -> AsyncIterator[list[LogLine]]:
         """The last ``count`` complete lines before ``start``, in batches, oldest first."""
-        if count <= 0 or self._fd is None or self.start.offset == 0:
+        if count <= 0 or self._fd is None or self.start.offset == 0 or not self._start_holds():
             return
         fd = os.dup(self._fd)
         try:
@@ -260,19 +284,34 @@ class FileSubscription(SourceSubscription):
 
         If the cursor's file is the current one, exactly the lines after it;
         if it was rotated away or truncated below it, the current file from
-        its start, with a notice saying so.
+        its start, with a notice saying so. If the file was truncated after
+        ``start`` was published, no history: the queue brings the truncation
+        notice and the new content. A cursor other than ``start``
+        that is not just after a line break (one ``pread``) is gone too: the
+        file was truncated and regrew past it, and reading on from there
+        would give a mangled line (a cursor carries no fingerprint; one that
+        lands on a line break of the new content cannot be told apart). The
+        rare cursor after a line cut at ``MAX_LINE_BYTES`` without its break
+        is taken as gone too: the file again from its start, nothing mangled.
         """
         start = self.start
         origin = Cursor.origin()
         if not isinstance(after, Cursor):
             return Resume(NOTICE_CURSOR_GONE, self._range(0, start.offset), start)
+        if not self._start_holds():
+            return Resume(None, _no_lines(), start)  # the queue's truncation notice follows
         if after == origin or start == origin:
             notice = None if after == origin else NOTICE_CURSOR_GONE
             return Resume(notice, self._range(0, start.offset), start)
         if after.inode == start.inode:
-            if after.offset <= start.offset:
+            if after == start:
+                return Resume(None, _no_lines(), start)
+            fd = self._fd
+            if fd is not None and not ends_a_line(fd, after.offset):
+                return Resume(NOTICE_CURSOR_GONE, self._range(0, start.offset), start)
+            if after.offset < start.offset:
                 return Resume(None, self._range(after.offset, start.offset), start)
-            size = os.fstat(self._fd).st_size if self._fd is not None else 0
+            size = os.fstat(fd).st_size if fd is not None else 0
             if after.offset <= size:
                 # The cursor is ahead of this process's tailer (another process,
                 # or lines not read yet): skip live lines up to it.
