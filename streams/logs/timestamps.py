@@ -165,7 +165,7 @@ def _iso_epoch(match: re.Match[bytes], context: TimeContext) -> float | None:
         return None
     fraction = groups[6]
     if fraction:
-        return base + second + int(fraction) / 10 ** len(fraction)
+        return base + second + int(fraction) / 10.0 ** len(fraction)
     return base + second
 
 

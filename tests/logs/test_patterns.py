@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.logs.lines import parse_texts
+from streams.logs.files.cursor import parse_texts
 from streams.logs.patterns import (
     MAX_PATTERN,
     LineFilterForm,

@@ -13,9 +13,10 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from tests.conftest import session_cookie
 from tests.logs.test_history import log_lines, open_fds_to, write
-from tests.logs.test_log_stream import call, events_in
+from tests.support.asgi import StreamCall
+from tests.support.personas import session_cookie
+from tests.support.sse import events_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -85,14 +86,14 @@ def test_the_stream_needs_staff_and_a_known_source(
 async def test_results_stream_newest_first_highlighted_and_redacted(
     source: Path, staff_cookie: str
 ):
-    request = call("/streams/logs/test/search", staff_cookie, "q=PAYMENT")
+    request = StreamCall("/streams/logs/test/search", staff_cookie, "q=PAYMENT")
     await request.start()
     assert request.status == 200
     assert request.headers["content-type"].startswith("text/event-stream")
     body = await request.read_until(lambda b: b"event: done" in b and b.endswith(b"\n\n"))
     await request.hang_up()
     events = events_in(body)
-    results = [e["data"] for e in events if e.get("event") == "result"]
+    results = [e.data for e in events if e.event == "result"]
     assert len(results) == 101
     first = results[0]
     assert "<mark>payment</mark> by [REDACTED:email] declined" in first
@@ -101,13 +102,13 @@ async def test_results_stream_newest_first_highlighted_and_redacted(
     assert "line 99 " in results[1]
     assert "app.log.1.gz" in results[-1]
     assert 'href="' not in results[-1].split("result-text")[0]  # no permalink into a .gz
-    assert any(e.get("event") == "progress" for e in events)
-    assert "101 results" in events[-1]["data"]
+    assert any(e.event == "progress" for e in events)
+    assert "101 results" in events[-1].data
 
 
 async def test_a_user_with_the_permission_sees_lines_unredacted(source: Path, superuser: User):
     cookie = await asyncio.to_thread(session_cookie, superuser)
-    request = call("/streams/logs/test/search", cookie, "q=declined")
+    request = StreamCall("/streams/logs/test/search", cookie, "q=declined")
     await request.start()
     body = await request.read_until(lambda b: b"event: done" in b and b.endswith(b"\n\n"))
     await request.hang_up()
@@ -120,7 +121,7 @@ async def test_a_client_that_hangs_up_stops_the_search_and_its_reading(
 ):
     path = write(tmp_path / "big.log", log_lines(0, 200_000))
     settings.STREAMBOARD_LOGS = {"big": path}
-    request = call("/streams/logs/big/search", staff_cookie, "q=payment&limit=10000")
+    request = StreamCall("/streams/logs/big/search", staff_cookie, "q=payment&limit=10000")
     await request.start()
     await request.read_until(lambda b: b"event: result" in b)
     await request.hang_up()
