@@ -22,6 +22,7 @@ from django.views.decorators.http import require_safe
 
 from streams.logs.forms import MAX_QUERY
 from streams.logs.lines import LEVELS
+from streams.logs.patterns import PatternError, compile_regex
 from streams.logs.sources import LogSource, all_sources, get_source_or_404
 
 #: Lines the page keeps in the DOM; older ones are dropped so memory stays bounded.
@@ -76,7 +77,7 @@ def log_index(request: HttpRequest) -> HttpResponse:
 def log_page(request: HttpRequest, name: str) -> HttpResponse:
     """The live tail of one source.
 
-    ``?level=`` and ``?q=`` preset the filters so a filtered view can be
+    ``?level=``, ``?q=``, ``?re=`` and ``?exclude=`` preset the filters so a filtered view can be
     shared as a link; values the stream would reject are dropped here rather
     than turning the page into an error.
     """
@@ -85,12 +86,14 @@ def log_page(request: HttpRequest, name: str) -> HttpResponse:
     if level not in LEVELS:
         level = ""
     query = request.GET.get("q", "")[:MAX_QUERY]
+    patterns = {key: _valid_pattern(request.GET.get(key, ""), key) for key in ("re", "exclude")}
     stream_base = reverse("log-stream", args=[name])
     params = {"backfill": str(BACKFILL)}
     if level:
         params["level"] = level
     if query:
         params["q"] = query
+    params.update({key: value for key, value in patterns.items() if value})
     return render(
         request,
         "dashboard/log_page.html",
@@ -102,12 +105,23 @@ def log_page(request: HttpRequest, name: str) -> HttpResponse:
             "levels": LEVELS,
             "level": level,
             "query": query,
+            "regex": patterns["re"],
+            "exclude": patterns["exclude"],
             "max_lines": MAX_LINES,
             "max_query": MAX_QUERY,
             "backfill": BACKFILL,
             "file": _summary(source),
         },
     )
+
+
+def _valid_pattern(pattern: str, parameter: str) -> str:
+    """``pattern`` if RE2 takes it, else empty (the page drops what the stream would refuse)."""
+    try:
+        compile_regex(pattern, parameter=parameter)
+    except PatternError:
+        return ""
+    return pattern
 
 
 @require_safe

@@ -47,7 +47,8 @@ SeenTest = Callable[[LogCursor], bool]
 class LogBatch:
     """Lines pushed together to every subscriber; immutable, encoded once per format."""
 
-    __slots__ = ("_encoded", "cursor", "lines", "notice")
+    # ``__weakref__``: a redacted twin is cached beside it (``streams.logs.redacted``).
+    __slots__ = ("__weakref__", "_encoded", "cursor", "lines", "notice")
 
     def __init__(
         self, lines: tuple[LogLine, ...], cursor: LogCursor, notice: str | None = None

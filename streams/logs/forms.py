@@ -1,8 +1,10 @@
 """Validation of a log stream's query: filters, backfill, format and the resume cursor.
 
 Everything here is client input: a bad value is a 400 with a message naming
-the parameter, never a 500. The text filter is a plain case-insensitive
-substring (no regular expressions, so no pattern can hang the server).
+the parameter, never a 500. The filters are ``streams.logs.patterns``'
+(``level``, ``q`` a case-insensitive substring, ``re`` and ``exclude``
+regular expressions run by RE2, so no pattern can hang the server; an
+invalid one is a 400 naming its parameter).
 ``Last-Event-ID`` comes from the header (what EventSource sends on its own)
 or, for clients that cannot set headers, the ``last_event_id`` parameter;
 the form is given the source the URL names and lets it parse the cursor
@@ -21,11 +23,12 @@ from django.http import HttpRequest, QueryDict
 
 from streams.logs.encoding import FORMATS, Format
 from streams.logs.follow import LineFilter
-from streams.logs.lines import LEVELS, Level, LogCursor
+from streams.logs.lines import LogCursor
+from streams.logs.patterns import MAX_PATTERN, LineFilterForm
 
 DEFAULT_BACKFILL: Final = 100
 MAX_BACKFILL: Final = 1000
-MAX_QUERY: Final = 500
+MAX_QUERY: Final = MAX_PATTERN
 
 
 class CursorParser(Protocol):
@@ -67,11 +70,9 @@ class LogQuery:
     after: LogCursor | None
 
 
-class LogStreamForm(forms.Form):
-    level = forms.ChoiceField(
-        choices=[("", "all"), *((lvl, lvl) for lvl in LEVELS)], required=False
-    )
-    q = forms.CharField(required=False, max_length=MAX_QUERY, strip=False)
+class LogStreamForm(LineFilterForm):
+    """The filters (``level``, ``q``, ``re``, ``exclude``), then the stream's own parameters."""
+
     backfill = forms.IntegerField(required=False, min_value=0, max_value=MAX_BACKFILL)
     format = forms.ChoiceField(choices=[(f, f) for f in FORMATS], required=False)
     last_event_id = CursorField(required=False)
@@ -101,16 +102,16 @@ class LogStreamForm(forms.Form):
         for name, errors in self.errors.items():
             label = "Last-Event-ID" if name == "last_event_id" else name
             for error in errors:
-                messages.append(str(error) if name == "__all__" else f"{label}: {error}")
+                text = str(error)
+                named = name == "__all__" or text.startswith(f"{label}:")
+                messages.append(text if named else f"{label}: {text}")
         return "\n".join(messages) + "\n"
 
     def log_query(self) -> LogQuery:
         data = self.cleaned_data
         backfill = data.get("backfill")
         return LogQuery(
-            line_filter=LineFilter(
-                cast(Level | None, data.get("level") or None), data.get("q") or ""
-            ),
+            line_filter=LineFilter(self.line_matcher()),
             backfill=DEFAULT_BACKFILL if backfill is None else backfill,
             fmt=cast(Format, data.get("format") or "html"),
             after=data.get("last_event_id"),

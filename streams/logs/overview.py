@@ -32,6 +32,8 @@ from django.template.loader import render_to_string
 from streams.http.sse import Event
 from streams.logs.fanout import FanOut, LogBatch, on_new_fanout
 from streams.logs.lines import LEVELS, LogLine
+from streams.logs.redacted import redacted_line
+from streams.logs.redaction import Redactor
 from streams.logs.sources import LogSource, SourceSubscription
 
 MIN_INTERVAL: Final = 1.0
@@ -150,9 +152,14 @@ def due_cards(
 
 
 async def overview_events(
-    sources: Mapping[str, LogSource], urls: Mapping[str, str]
+    sources: Mapping[str, LogSource],
+    urls: Mapping[str, str],
+    redactor: Redactor | None = None,
 ) -> AsyncIterator[Event]:
-    """``source-<name>`` events: every card at once, then each card when it changes."""
+    """``source-<name>`` events: every card at once, then each card when it changes.
+
+    ``redactor`` (the client's) redacts each card's latest line.
+    """
     subscriptions: dict[str, SourceSubscription] = {}
     sequence = 0
     try:
@@ -171,7 +178,7 @@ async def overview_events(
             cards = {}
             for name, subscription in subscriptions.items():
                 subscription.discard()
-                cards[name] = _card(name, urls[name], sources[name], activities[name])
+                cards[name] = _card(name, urls[name], sources[name], activities[name], redactor)
             due, next_due = due_cards(cards, sent, sent_at, now)
             for name in due:
                 sent[name], sent_at[name] = cards[name], now
@@ -196,13 +203,22 @@ async def _wait_any(subscriptions: list[SourceSubscription], seconds: float) -> 
                 await waiter
 
 
-def _card(name: str, url: str, source: LogSource, activity: SourceActivity) -> SourceCard:
+def _card(
+    name: str,
+    url: str,
+    source: LogSource,
+    activity: SourceActivity,
+    redactor: Redactor | None,
+) -> SourceCard:
     counts = activity.rates.per_minute()
+    latest = activity.latest
+    if latest is not None and redactor is not None:
+        latest = redacted_line(latest, redactor)
     return SourceCard(
         name=name,
         url=url,
         exists=source.summary().exists,
-        latest=activity.latest,
+        latest=latest,
         rates=tuple((level, counts.get(level, 0)) for level in LEVELS),
         total=sum(counts.values()),
     )

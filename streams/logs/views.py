@@ -2,15 +2,18 @@
 
 Thin wiring, each view a guard ladder: method guard, staff (403), known
 source (404, ``get_source_or_404``), query form (400, including a malformed
-``Last-Event-ID``), then producer (``streams.logs.follow.follow_log``),
-encoder (``streams.logs.encoding``) and response. Nothing touches the
-database once the stream has started: the session is read by
-``stream_staff_required`` before.
+``Last-Event-ID``), the user's redactor (``streams.logs.redacted``; decided
+before the first byte, like everything that reads the database), then
+producer (``streams.logs.follow.follow_log``), encoder
+(``streams.logs.encoding``) and response. Nothing touches the database once
+the stream has started: the session is read by ``stream_staff_required``
+before.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from dataclasses import replace
 
 from django.http import HttpRequest, HttpResponseBadRequest
 from django.http.response import HttpResponseBase
@@ -24,6 +27,8 @@ from streams.logs.encoding import sse_events, text_chunks
 from streams.logs.follow import LogEvent, follow_log
 from streams.logs.forms import LogQuery, LogStreamForm
 from streams.logs.overview import overview_events
+from streams.logs.redacted import client_redactor
+from streams.logs.redaction import Redactor
 from streams.logs.sources import LogSource, all_sources, get_source_or_404
 
 
@@ -31,13 +36,15 @@ def bad_request(form: LogStreamForm) -> HttpResponseBadRequest:
     return HttpResponseBadRequest(form.error_text(), content_type="text/plain; charset=utf-8")
 
 
-def follow(source: LogSource, query: LogQuery) -> AsyncGenerator[LogEvent]:
+def follow(
+    source: LogSource, query: LogQuery, redactor: Redactor | None
+) -> AsyncGenerator[LogEvent]:
     """The producer a validated query asks for (idle beats at the configured heartbeat)."""
     return follow_log(
         source,
         backfill=query.backfill,
         after=query.after,
-        line_filter=query.line_filter,
+        line_filter=replace(query.line_filter, redactor=redactor),
         idle=heartbeat_seconds(),
     )
 
@@ -50,7 +57,10 @@ async def log_stream(request: HttpRequest, name: str) -> HttpResponseBase:
     if not form.is_valid():
         return bad_request(form)
     query = form.log_query()
-    return EventStreamResponse(sse_events(follow(source, query), query.fmt), heartbeat=None)
+    redactor = await client_redactor(request)
+    return EventStreamResponse(
+        sse_events(follow(source, query, redactor), query.fmt), heartbeat=None
+    )
 
 
 @require_GET
@@ -60,7 +70,8 @@ async def log_text_stream(request: HttpRequest, name: str) -> HttpResponseBase:
     form = LogStreamForm.from_request(request, source)
     if not form.is_valid():
         return bad_request(form)
-    return TextStreamResponse(text_chunks(follow(source, form.log_query())))
+    redactor = await client_redactor(request)
+    return TextStreamResponse(text_chunks(follow(source, form.log_query(), redactor)))
 
 
 def page_url(name: str) -> str:
@@ -75,4 +86,7 @@ def page_url(name: str) -> str:
 async def overview_stream(request: HttpRequest) -> HttpResponseBase:
     sources = all_sources()
     urls = {name: page_url(name) for name in sources}
-    return EventStreamResponse(overview_events(sources, urls), heartbeat=heartbeat_seconds())
+    redactor = await client_redactor(request)
+    return EventStreamResponse(
+        overview_events(sources, urls, redactor), heartbeat=heartbeat_seconds()
+    )
