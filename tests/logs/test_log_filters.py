@@ -1,8 +1,5 @@
 """Regular-expression filters on the live streams: re/exclude, 400s naming them, highlights."""
 
-# The tests write the followed file from the event loop on purpose.
-# ruff: noqa: ASYNC240
-
 from __future__ import annotations
 
 import asyncio
