@@ -27,7 +27,7 @@ from streams.http.responses import TextStreamResponse
 from streams.logs.download import DownloadForm, filtered_download, is_filtered, redacted_file
 from streams.logs.files.source import FileSource
 from streams.logs.follow import LineFilter
-from streams.logs.forms import MAX_QUERY
+from streams.logs.forms import MAX_QUERY, PermalinkForm
 from streams.logs.lines import LEVELS
 from streams.logs.patterns import PatternError, compile_regex
 from streams.logs.redacted import client_redactor
@@ -88,9 +88,17 @@ def log_page(request: HttpRequest, name: str) -> HttpResponse:
 
     ``?level=``, ``?q=``, ``?re=`` and ``?exclude=`` preset the filters so a filtered view can be
     shared as a link; values the stream would reject are dropped here rather
-    than turning the page into an error.
+    than turning the page into an error. ``?at=<cursor>`` (a search result's
+    permalink) opens the stream with the lines around that line, which the
+    page highlights; a malformed one is a 400 naming ``at``.
     """
     source = get_source_or_404(name)
+    at_form = PermalinkForm(request.GET, source=source)
+    if not at_form.is_valid():
+        return HttpResponseBadRequest(
+            at_form.error_text(), content_type="text/plain; charset=utf-8"
+        )
+    at = at_form.cleaned_data.get("at")
     level = request.GET.get("level", "")
     if level not in LEVELS:
         level = ""
@@ -103,6 +111,8 @@ def log_page(request: HttpRequest, name: str) -> HttpResponse:
     if query:
         params["q"] = query
     params.update({key: value for key, value in patterns.items() if value})
+    if at is not None:
+        params["at"] = str(at)
     return render(
         request,
         "dashboard/log_page.html",
@@ -116,6 +126,7 @@ def log_page(request: HttpRequest, name: str) -> HttpResponse:
             "query": query,
             "regex": patterns["re"],
             "exclude": patterns["exclude"],
+            "at": str(at) if at is not None else "",
             "max_lines": MAX_LINES,
             "max_query": MAX_QUERY,
             "backfill": BACKFILL,

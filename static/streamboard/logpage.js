@@ -4,6 +4,9 @@
  * appending fragments to #log-lines). This script adds what htmx does not:
  *  - filters (level, text, regex, exclude): an invalid regex is checked
  *    with the stream's own 400 before connecting, its message shown;
+ *  - a permalink (?at=<cursor>): the stream opens with the lines around
+ *    that line; the page marks it (.target), scrolls to it and stops
+ *    following so it stays in view (new lines still arrive below);
  *  - one connection per page: filters rebuild #log-sse (closing the old
  *    EventSource first) so the new stream starts fresh with its backfill;
  *  - pause: fragments are intercepted in htmx:sseBeforeMessage and kept,
@@ -24,6 +27,7 @@
   var streamBase = view.dataset.streamBase;
   var backfill = view.dataset.backfill || "200";
   var maxLines = parseInt(view.dataset.maxLines || "2000", 10);
+  var target = view.dataset.at || ""; // a permalink's cursor, until its line is shown
 
   var lines = document.getElementById("log-lines");
   var output = document.getElementById("log-output");
@@ -113,10 +117,21 @@
     if (followEl.checked) output.scrollTop = output.scrollHeight;
   }
 
+  function showTarget() {
+    if (!target) return;
+    var line = lines.querySelector('.line[data-cursor="' + CSS.escape(target) + '"]');
+    if (!line) return;
+    target = "";
+    line.classList.add("target");
+    followEl.checked = false;
+    line.scrollIntoView({ block: "center" });
+  }
+
   function afterInsert() {
     trim();
     updateCount();
     scrollToEnd();
+    showTarget();
     var empty = output.querySelector(".log-empty");
     if (empty && lineNodes.length) empty.remove();
   }
@@ -209,6 +224,7 @@
     pendingLines = 0;
     lastEventId = "";
     resumeFrom = "";
+    target = "";
     updatePauseButton();
     clearLines();
 

@@ -29,6 +29,8 @@ from streams.logs.patterns import MAX_PATTERN, LineFilterForm
 DEFAULT_BACKFILL: Final = 100
 MAX_BACKFILL: Final = 1000
 MAX_QUERY: Final = MAX_PATTERN
+#: Lines a permalink (``at=``) shows before its line.
+AT_CONTEXT_LINES: Final = 50
 
 
 class CursorParser(Protocol):
@@ -68,6 +70,8 @@ class LogQuery:
     backfill: int
     fmt: Format
     after: LogCursor | None
+    #: A permalink's line (``at=``): the stream opens with the lines around it.
+    at: LogCursor | None = None
 
 
 class LogStreamForm(LineFilterForm):
@@ -76,6 +80,7 @@ class LogStreamForm(LineFilterForm):
     backfill = forms.IntegerField(required=False, min_value=0, max_value=MAX_BACKFILL)
     format = forms.ChoiceField(choices=[(f, f) for f in FORMATS], required=False)
     last_event_id = CursorField(required=False)
+    at = CursorField(required=False)
 
     def __init__(
         self,
@@ -89,9 +94,10 @@ class LogStreamForm(LineFilterForm):
             # The header wins over the parameter: it is what the browser resends.
             params["last_event_id"] = last_event_id
         super().__init__(params)
-        cursor_field = self.fields["last_event_id"]
-        assert isinstance(cursor_field, CursorField)
-        cursor_field.source = source  # the fields are copies: this form's alone
+        for name in ("last_event_id", "at"):
+            cursor_field = self.fields[name]
+            assert isinstance(cursor_field, CursorField)
+            cursor_field.source = source  # the fields are copies: this form's alone
 
     @classmethod
     def from_request(cls, request: HttpRequest, source: CursorParser) -> LogStreamForm:
@@ -115,4 +121,20 @@ class LogStreamForm(LineFilterForm):
             backfill=DEFAULT_BACKFILL if backfill is None else backfill,
             fmt=cast(Format, data.get("format") or "html"),
             after=data.get("last_event_id"),
+            at=data.get("at"),
         )
+
+
+class PermalinkForm(forms.Form):
+    """The log page's ``at``: a cursor of this source (the page validates it before the stream)."""
+
+    at = CursorField(required=False)
+
+    def __init__(self, data: QueryDict | Mapping[str, Any], *, source: CursorParser) -> None:
+        super().__init__({"at": data.get("at", "")})
+        cursor_field = self.fields["at"]
+        assert isinstance(cursor_field, CursorField)
+        cursor_field.source = source
+
+    def error_text(self) -> str:
+        return "".join(f"at: {error}\n" for error in self.errors.get("at", []))

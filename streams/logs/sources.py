@@ -16,7 +16,8 @@ one small base, one module per kind, picked by name from settings):
   ``str(cursor)`` formats it; ``cursor_syntax`` names the shape for the 400.
 * **history** before a subscription's start, on the subscription:
   ``backfill(count)`` (the last lines) and ``since(after)`` (what a resume
-  missed, with a notice when that cursor is gone).
+  missed, with a notice when that cursor is gone); ``context_start`` for a
+  permalink's lines before its line.
 * ``summary()`` for the pages, and ``download(request)``: the raw form, or
   ``None`` where a kind has none (the view answers 404).
 
@@ -109,6 +110,14 @@ class LogSource(Protocol):
 
         Synchronous: registering and taking the position happen in one step
         of the event loop, so no batch can slip in between.
+        """
+        ...
+
+    async def context_start(self, cursor: LogCursor, before: int) -> LogCursor:
+        """A cursor ``before`` lines ahead of ``cursor``'s line (a permalink, ``?at=``).
+
+        Resuming from it (``since``) gives those lines, the line itself and
+        the rest up to the present. ``cursor`` itself if the kind cannot look back.
         """
         ...
 

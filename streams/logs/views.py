@@ -25,7 +25,7 @@ from streams.http.access import stream_staff_required
 from streams.http.responses import EventStreamResponse, TextStreamResponse
 from streams.logs.encoding import sse_events, text_chunks
 from streams.logs.follow import LogEvent, follow_log
-from streams.logs.forms import LogQuery, LogStreamForm
+from streams.logs.forms import AT_CONTEXT_LINES, LogQuery, LogStreamForm
 from streams.logs.overview import overview_events
 from streams.logs.redacted import client_redactor
 from streams.logs.redaction import Redactor
@@ -36,14 +36,21 @@ def bad_request(form: LogStreamForm) -> HttpResponseBadRequest:
     return HttpResponseBadRequest(form.error_text(), content_type="text/plain; charset=utf-8")
 
 
-def follow(
+async def follow(
     source: LogSource, query: LogQuery, redactor: Redactor | None
 ) -> AsyncGenerator[LogEvent]:
-    """The producer a validated query asks for (idle beats at the configured heartbeat)."""
+    """The producer a validated query asks for (idle beats at the configured heartbeat).
+
+    A permalink (``at=``) resumes from ``AT_CONTEXT_LINES`` lines before its
+    line; a ``Last-Event-ID`` (the browser reconnecting) wins over it.
+    """
+    after = query.after
+    if after is None and query.at is not None:
+        after = await source.context_start(query.at, AT_CONTEXT_LINES)
     return follow_log(
         source,
         backfill=query.backfill,
-        after=query.after,
+        after=after,
         line_filter=replace(query.line_filter, redactor=redactor),
         idle=heartbeat_seconds(),
     )
@@ -58,9 +65,8 @@ async def log_stream(request: HttpRequest, name: str) -> HttpResponseBase:
         return bad_request(form)
     query = form.log_query()
     redactor = await client_redactor(request)
-    return EventStreamResponse(
-        sse_events(follow(source, query, redactor), query.fmt), heartbeat=None
-    )
+    events = await follow(source, query, redactor)
+    return EventStreamResponse(sse_events(events, query.fmt), heartbeat=None)
 
 
 @require_GET
@@ -71,7 +77,8 @@ async def log_text_stream(request: HttpRequest, name: str) -> HttpResponseBase:
     if not form.is_valid():
         return bad_request(form)
     redactor = await client_redactor(request)
-    return TextStreamResponse(text_chunks(follow(source, form.log_query(), redactor)))
+    events = await follow(source, form.log_query(), redactor)
+    return TextStreamResponse(text_chunks(events))
 
 
 def page_url(name: str) -> str:

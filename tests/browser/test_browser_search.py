@@ -68,3 +68,26 @@ def test_an_invalid_pattern_is_shown_on_the_page(page: Page):
     page.click("button[type=submit]")
     expect(page.locator(".errors")).to_contain_text("re: not a valid regular expression")
     expect(page.locator("#search-sse")).to_have_count(0)
+
+
+def test_a_results_permalink_opens_the_tail_at_that_line_then_follows_live(
+    page: Page, log_file: Path
+):
+    page.fill("input[name=q]", "line 8500 ")
+    page.click("button[type=submit]")
+    result = page.locator("#search-results .search-result")
+    expect(result).to_have_count(1, timeout=WAIT_MS)
+    result.locator("a.result-link").click()
+    expect(page).to_have_url(re.compile(r"/logs/test/\?at=\d+:\d+$"), timeout=WAIT_MS)
+    target = page.locator("#log-lines .line.target")
+    expect(target).to_contain_text("line 8500 payment=", timeout=WAIT_MS)
+    expect(target).to_be_in_viewport()
+    # The 50 lines before it, and the rest up to the present after it.
+    lines = page.locator("#log-lines .line")
+    expect(lines.first).to_contain_text("line 8450 ")
+    expect(lines.last).to_contain_text("line 8999 ")
+    # Then live: a line written now arrives below.
+    with log_file.open("a") as handle:
+        handle.write("2026-12-02 10:00:00,000 INFO written after the permalink opened\n")
+    expect(lines.last).to_contain_text("written after the permalink opened", timeout=WAIT_MS)
+    expect(target).to_have_count(1)

@@ -81,6 +81,9 @@ class MemorySource:
     def subscribe(self) -> MemorySubscription:
         return self.fanout.add(MemorySubscription(self, self.limit))
 
+    async def context_start(self, cursor: LogCursor, before: int) -> LogCursor:
+        return cursor  # no history to look back into
+
     def summary(self) -> SourceSummary:
         return SourceSummary(exists=True, size=len(self.lines))
 
