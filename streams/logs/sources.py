@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import abc
 import importlib
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Final, Protocol
@@ -118,6 +119,13 @@ class LogSource(Protocol):
 
         Resuming from it (``since``) gives those lines, the line itself and
         the rest up to the present. ``cursor`` itself if the kind cannot look back.
+        """
+        ...
+
+    async def level_minutes(self, since: float, end: LogCursor) -> dict[int, Counter[str]]:
+        """Lines per epoch minute by level from ``since`` up to ``end``, from their timestamps.
+
+        For the overview's chart (bounded work); empty if the kind keeps no history.
         """
         ...
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,6 +84,9 @@ class MemorySource:
 
     async def context_start(self, cursor: LogCursor, before: int) -> LogCursor:
         return cursor  # no history to look back into
+
+    async def level_minutes(self, since: float, end: LogCursor) -> dict[int, Counter[str]]:
+        return {}
 
     def summary(self) -> SourceSummary:
         return SourceSummary(exists=True, size=len(self.lines))

@@ -11,18 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
+from django.utils import timezone
 
 from streams.http.ranges import ranged_file_response
+from streams.logs.chart import count_file_minutes
 from streams.logs.files.cursor import CURSOR_SYNTAX, Cursor
 from streams.logs.files.reader import ends_a_line, find_backfill_start
 from streams.logs.files.tailer import FileSubscription, get_tailer, running_tailer
 from streams.logs.lines import LogCursor
 from streams.logs.sources import SourceSummary
+from streams.logs.timestamps import TimeContext
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,16 @@ class FileSource:
             return Cursor(cursor.inode, find_backfill_start(fd, cursor.offset, before + 1))
         finally:
             os.close(fd)
+
+    async def level_minutes(self, since: float, end: LogCursor) -> dict[int, Counter[str]]:
+        """The chart's past: ``count_file_minutes`` of the current file up to ``end``."""
+        if not isinstance(end, Cursor) or end.inode == 0:
+            return {}
+        # Line times without a zone are the site's (TIME_ZONE), as in search.
+        context = TimeContext(timezone.get_default_timezone())
+        return await asyncio.to_thread(
+            count_file_minutes, self.path, end.inode, end.offset, since, context
+        )
 
     async def download(self, request: HttpRequest) -> HttpResponseBase:
         return await ranged_file_response(
