@@ -25,7 +25,11 @@ from streams.logs.fanout import LogBatch
 from streams.logs.lines import LogLine
 from streams.logs.redaction import Redactor, redactor, redactor_for
 
-_twins: weakref.WeakKeyDictionary[LogBatch, dict[int, LogBatch]] = weakref.WeakKeyDictionary()
+# A batch's redacted twin per redactor; ``None`` when the batch is its own twin
+# (the value must not hold its own key, or the batch would never be freed).
+_twins: weakref.WeakKeyDictionary[LogBatch, dict[int, LogBatch | None]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def redacted_line(line: LogLine, redactor: Redactor) -> LogLine:
@@ -42,13 +46,13 @@ def redacted_batch(batch: LogBatch, redactor: Redactor) -> LogBatch:
     twins = _twins.get(batch)
     if twins is None:
         twins = _twins[batch] = {}
-    twin = twins.get(id(redactor))
-    if twin is None:
+    key = id(redactor)
+    if key not in twins:
         lines = tuple(redacted_line(line, redactor) for line in batch.lines)
         changed = any(new is not old for new, old in zip(lines, batch.lines, strict=True))
-        twin = LogBatch(lines, batch.cursor, batch.notice) if changed else batch
-        twins[id(redactor)] = twin
-    return twin
+        twins[key] = LogBatch(lines, batch.cursor, batch.notice) if changed else None
+    twin = twins[key]
+    return batch if twin is None else twin
 
 
 def _redactor_of(user: object) -> Redactor | None:
