@@ -88,6 +88,7 @@ def test_the_readme_defaults_are_what_the_app_sees_with_an_empty_environment(
         "'STREAMBOARD_EXPORT_PROGRESS_SECONDS': f'{conf.export_progress_seconds():g}',"
         "'STREAMBOARD_EXPORT_POLL_SECONDS': f'{conf.export_poll_seconds():g}',"
         "'STREAMBOARD_EXPORT_STALE_SECONDS': f'{conf.export_stale_seconds():g}',"
+        "'STREAMBOARD_REDACT': ','.join(str(rule) for rule in conf.redact_rules()),"
         "}))"
     )
     result = subprocess.run(
@@ -117,6 +118,7 @@ def test_an_unset_setting_takes_the_default_from_conf(name: str, settings: Any) 
         "STREAMBOARD_EXPORT_PROGRESS_SECONDS": conf.export_progress_seconds,
         "STREAMBOARD_EXPORT_POLL_SECONDS": conf.export_poll_seconds,
         "STREAMBOARD_EXPORT_STALE_SECONDS": conf.export_stale_seconds,
+        "STREAMBOARD_REDACT": conf.redact_rules,
     }
     delattr(settings, name)
     assert readers[name]() == conf.DEFAULTS[name]
