@@ -42,7 +42,7 @@ from streams.logs.history import (
     history_files,
     seek_time,
 )
-from streams.logs.lines import LineParser, LogLine
+from streams.logs.lines import LineParser, LogCursor, LogLine
 from streams.logs.patterns import LineFilterForm
 from streams.logs.redaction import Redactor
 from streams.logs.timestamps import TimeContext, TimeRange, TimeRangeForm, line_time
@@ -89,21 +89,37 @@ def _gzip_chunks(path: Path) -> Iterator[bytes]:
             yield chunk
 
 
+class _GroupingParser(LineParser):
+    """Tells headers from continuations without working out levels (for a filter with none).
+
+    A download sends only text: without a level filter the level of a line
+    is never looked at, and finding it is most of the cost of a line.
+    """
+
+    def parse(self, text: str, cursor: LogCursor) -> LogLine:
+        continuation = self._is_continuation(text)
+        if not continuation:
+            self.header_level = "info"
+        return LogLine(text, "info", cursor, continuation=continuation)
+
+
 class _Records:
     """Lines of one file as ``LogLine``, each with its record's time (or its header's)."""
 
-    def __init__(self, inode: int, offset: int, context: TimeContext) -> None:
-        self.parser = LineParser()
+    def __init__(
+        self, inode: int, offset: int, context: TimeContext, *, levels: bool, times: bool
+    ) -> None:
+        self.parser = LineParser() if levels else _GroupingParser()
         self.inode = inode
         self.offset = offset
         self.context = context
+        self.times = times
         self.time: float | None = None
 
     def parse(self, block: bytes) -> Iterator[tuple[LogLine, float | None]]:
         for raw in block.split(b"\n")[:-1]:
             self.offset += len(raw) + 1
-            when = line_time(raw, self.context)
-            if when is not None:
+            if self.times and (when := line_time(raw, self.context)) is not None:
                 self.time = when
             text = raw.decode("utf-8", "replace")
             yield self.parser.parse(text, Cursor(self.inode, self.offset)), self.time
@@ -154,7 +170,13 @@ def filtered_lines(
         records: _Records | None = None
         for offset, block in _file_blocks(file, time_range, context):
             if records is None:
-                records = _Records(file.inode, offset, context)
+                records = _Records(
+                    file.inode,
+                    offset,
+                    context,
+                    levels=line_filter.matcher.level is not None,
+                    times=time_range.bounded,
+                )
             lines = [
                 line
                 for line, when in records.parse(block)
