@@ -7,12 +7,14 @@ the stream on it). Fragments are partials of ``templates/streams/_search.html``.
 
 Redaction happens here, on the way out: a line a rule covers is redacted
 before it is highlighted (the ranges are found again in the redacted text,
-so no highlight can point into a hidden value).
+so no highlight can point into a hidden value), and a line that matches
+only through a hidden value is not sent at all.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Final
 
@@ -69,6 +71,20 @@ def result_html(
     ).strip()
 
 
+def _matched_only_a_hidden_value(
+    text: str, matcher: LineMatcher, redactor: Redactor | None
+) -> bool:
+    """Whether a result matches as written but not as redacted (the search scans raw bytes).
+
+    Such a result is dropped: showing it would tell the client that a hidden
+    value matched its query (``q=ada@`` finding a redacted address).
+    """
+    if redactor is None:
+        return False
+    redacted = redactor.redact(text)
+    return redacted is not text and not matcher.matches_text(redacted)
+
+
 def search_messages(
     events: AsyncIterator[SearchEvent],
     matcher: LineMatcher,
@@ -78,15 +94,20 @@ def search_messages(
     """The SSE messages of a search (see the module docstring)."""
 
     async def messages() -> AsyncIterator[Message]:
+        hidden = 0
         async for event in events:
             if isinstance(event, ResultEvent):
+                if _matched_only_a_hidden_value(event.result.text, matcher, redactor):
+                    hidden += 1
+                    continue
                 html = result_html(event.result, matcher, redactor, permalink)
                 yield Event(html, event="result")
             elif isinstance(event, ProgressEvent):
                 html = render_to_string(f"{TEMPLATE}#progress", {"progress": event}).strip()
                 yield Event(html, event="progress")
             elif isinstance(event, DoneEvent):
-                html = render_to_string(f"{TEMPLATE}#done", {"done": event}).strip()
+                done = replace(event, results=event.results - hidden)
+                html = render_to_string(f"{TEMPLATE}#done", {"done": done}).strip()
                 yield Event(html, event="done")
 
     return messages()

@@ -86,6 +86,12 @@ async def test_a_filter_cannot_find_a_hidden_value(source: Path, staff_cookie: s
     body = await request.read_until(lambda b: b"event: lines" in b and b.endswith(b"\n\n"))
     await request.hang_up()
     assert b'{"lines":[]}' in body
+    search = StreamCall("/streams/logs/app/search", staff_cookie, "q=ada@example")
+    await search.start()
+    body = await search.read_until(lambda b: b"event: done" in b and b.endswith(b"\n\n"))
+    await search.hang_up()
+    assert b"event: result" not in body
+    assert b"0 results" in body
 
 
 @pytest.mark.parametrize(("path", "query", "end"), PATHS)
