@@ -186,6 +186,14 @@ if "STREAMBOARD_JOB_REAP_SECONDS" in os.environ:
 STREAMBOARD_JOB_RETENTION_DAYS = _float("STREAMBOARD_JOB_RETENTION_DAYS", minimum=0.0)
 STREAMBOARD_JOB_PRUNE_SECONDS = _float("STREAMBOARD_JOB_PRUNE_SECONDS", minimum=1.0)
 STREAMBOARD_JOB_CHUNK_DELAY = _float("STREAMBOARD_JOB_CHUNK_DELAY", minimum=0.0)
+# Redaction of log lines on their way out: built-in kinds (email, bearer,
+# api_key, card), comma-separated; "none" turns it off. Custom patterns are
+# dicts {"name", "pattern", "replacement"} appended here in code.
+STREAMBOARD_REDACT: list[str | dict[str, str]] = [
+    kind
+    for kind in env_list("STREAMBOARD_REDACT", list(conf.DEFAULTS["STREAMBOARD_REDACT"]))
+    if kind != "none"
+]
 # What may be exported, per model: an allow-list of fields (never secrets; the
 # system check streams.E001 refuses password/token/key-like names). A model
 # that is not listed here is not exportable at all.

@@ -21,6 +21,7 @@ from types import MappingProxyType
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 DEFAULTS: Mapping[str, Any] = MappingProxyType(
     {
@@ -40,6 +41,7 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "STREAMBOARD_JOB_CHUNK_DELAY": 0.0,
         "STREAMBOARD_REDIS_LOG_MAXLEN": 100_000,
         "STREAMBOARD_REDIS_LOG_MAX_AGE_SECONDS": 0.0,
+        "STREAMBOARD_REDACT": ("email", "bearer", "api_key", "card"),
     }
 )
 EXPORT_SUBDIR = "exports"
@@ -176,3 +178,42 @@ def redis_log_maxlen() -> int:
 def redis_log_max_age() -> float:
     """How old (seconds) a ``redis:`` log stream's entries may grow (``XTRIM MINID ~``; 0: any)."""
     return float(_get("STREAMBOARD_REDIS_LOG_MAX_AGE_SECONDS"))
+
+
+#: The built-in redaction kinds applied when ``STREAMBOARD_REDACT`` is not set.
+DEFAULT_REDACT: tuple[str, ...] = DEFAULTS["STREAMBOARD_REDACT"]
+
+#: A redaction rule as configured: a built-in kind's name, or a custom pattern
+#: ``{"name": ..., "pattern": ..., "replacement": ...}`` (``replacement`` optional).
+RedactSetting = str | dict[str, str]
+
+
+def redact_rules() -> tuple[RedactSetting, ...]:
+    """The configured redaction rules (``STREAMBOARD_REDACT``), checked for shape.
+
+    Kinds and patterns are compiled (and refused, listing the allowed kinds)
+    by ``streams.logs.redaction``; an empty list turns redaction off.
+    """
+    raw = _get("STREAMBOARD_REDACT")
+    if isinstance(raw, str) or not isinstance(raw, list | tuple):
+        raise ImproperlyConfigured(
+            f"STREAMBOARD_REDACT must be a list of kinds and patterns, not {raw!r}."
+        )
+    rules: list[RedactSetting] = []
+    for item in raw:
+        if isinstance(item, str):
+            rules.append(item)
+        elif (
+            isinstance(item, dict)
+            and isinstance(item.get("name"), str)
+            and isinstance(item.get("pattern"), str)
+            and all(isinstance(v, str) for v in item.values())
+            and set(item) <= {"name", "pattern", "replacement"}
+        ):
+            rules.append(dict(item))
+        else:
+            raise ImproperlyConfigured(
+                "STREAMBOARD_REDACT: each rule is a kind's name or "
+                f'{{"name": ..., "pattern": ..., "replacement": ...}}, not {item!r}.'
+            )
+    return tuple(rules)

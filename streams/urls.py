@@ -5,6 +5,7 @@ from django.urls import path, register_converter
 from streams.exports import job_streams as export_jobs
 from streams.exports import views as exports
 from streams.jobs import views as jobs
+from streams.logs import search_views as log_search
 from streams.logs import views as logs
 
 
@@ -25,6 +26,7 @@ register_converter(ModelLabelConverter, "model_label")
 urlpatterns = [
     # /streams/logs/
     path("streams/logs/<slug:name>.txt", logs.log_text_stream, name="log-text-stream"),
+    path("streams/logs/<slug:name>/search", log_search.log_search_stream, name="log-search-stream"),
     path("streams/logs/<slug:name>/", logs.log_stream, name="log-stream"),
     path("streams/overview/", logs.overview_stream, name="overview-stream"),
     # /streams/exports/

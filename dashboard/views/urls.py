@@ -3,6 +3,7 @@
 from django.urls import path
 
 from dashboard.views import exports, jobs, logs
+from streams.logs import search_views as log_search
 
 urlpatterns = [
     # /  and  /logs/
@@ -10,6 +11,7 @@ urlpatterns = [
     path("logs/", logs.log_index, name="log-index"),
     path("logs/<slug:name>/", logs.log_page, name="log-page"),
     path("logs/<slug:name>/download", logs.log_download, name="log-download"),
+    path("logs/<slug:name>/search", log_search.log_search_page, name="log-search"),
     # /exports/
     path("exports/", exports.job_list, name="export-jobs"),
     path("exports/<int:pk>/", exports.job_detail, name="export-job"),

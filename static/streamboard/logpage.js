@@ -2,6 +2,11 @@
  *
  * htmx owns the connection and the swaps (sse-connect on #log-sse, sse-swap
  * appending fragments to #log-lines). This script adds what htmx does not:
+ *  - filters (level, text, regex, exclude): an invalid regex is checked
+ *    with the stream's own 400 before connecting, its message shown;
+ *  - a permalink (?at=<cursor>): the stream opens with the lines around
+ *    that line; the page marks it (.target), scrolls to it and stops
+ *    following so it stays in view (new lines still arrive below);
  *  - one connection per page: filters rebuild #log-sse (closing the old
  *    EventSource first) so the new stream starts fresh with its backfill;
  *  - pause: fragments are intercepted in htmx:sseBeforeMessage and kept,
@@ -22,6 +27,7 @@
   var streamBase = view.dataset.streamBase;
   var backfill = view.dataset.backfill || "200";
   var maxLines = parseInt(view.dataset.maxLines || "2000", 10);
+  var target = view.dataset.at || ""; // a permalink's cursor, until its line is shown
 
   var lines = document.getElementById("log-lines");
   var output = document.getElementById("log-output");
@@ -29,6 +35,9 @@
   var statusText = statusEl.querySelector(".status-text");
   var levelEl = document.getElementById("log-level");
   var queryEl = document.getElementById("log-q");
+  var regexEl = document.getElementById("log-re");
+  var excludeEl = document.getElementById("log-exclude");
+  var filterError = document.getElementById("log-filter-error");
   var pauseBtn = document.getElementById("log-pause");
   var followEl = document.getElementById("log-follow");
   var clearBtn = document.getElementById("log-clear");
@@ -108,10 +117,21 @@
     if (followEl.checked) output.scrollTop = output.scrollHeight;
   }
 
+  function showTarget() {
+    if (!target) return;
+    var line = lines.querySelector('.line[data-cursor="' + CSS.escape(target) + '"]');
+    if (!line) return;
+    target = "";
+    line.classList.add("target");
+    followEl.checked = false;
+    line.scrollIntoView({ block: "center" });
+  }
+
   function afterInsert() {
     trim();
     updateCount();
     scrollToEnd();
+    showTarget();
     var empty = output.querySelector(".log-empty");
     if (empty && lineNodes.length) empty.remove();
   }
@@ -147,16 +167,55 @@
     updateCount();
   }
 
-  function streamUrl() {
-    var params = new URLSearchParams({ backfill: backfill });
+  // The filters as query parameters (level, q, re, exclude), empty ones left out.
+  function filterParams() {
+    var params = new URLSearchParams();
     if (levelEl.value) params.set("level", levelEl.value);
     var q = queryEl.value.trim();
     if (q) params.set("q", q);
+    if (regexEl.value) params.set("re", regexEl.value);
+    if (excludeEl.value) params.set("exclude", excludeEl.value);
+    return params;
+  }
+
+  function streamUrl() {
+    var params = filterParams();
+    params.set("backfill", backfill);
     return streamBase + "?" + params.toString();
   }
 
-  // New filters: a new connection that starts fresh with its backfill.
+  // A pattern RE2 refuses: the stream says so with a 400 before any byte,
+  // so ask it first (backfill=0, closed at once) and show its message.
   function reconnect() {
+    if (!regexEl.value && !excludeEl.value) {
+      showFilterError("");
+      connectStream();
+      return;
+    }
+    var probe = filterParams();
+    probe.set("backfill", "0");
+    var controller = new AbortController();
+    fetch(streamBase + "?" + probe.toString(), { signal: controller.signal })
+      .then(function (response) {
+        if (response.status === 400) {
+          return response.text().then(function (text) {
+            showFilterError(text.trim());
+          });
+        }
+        controller.abort();
+        showFilterError("");
+        connectStream();
+      })
+      .catch(function () {});
+  }
+
+  function showFilterError(text) {
+    filterError.textContent = text;
+    filterError.hidden = !text;
+  }
+
+  // New filters: a new connection that starts fresh with its backfill.
+  function connectStream() {
     var old = document.getElementById("log-sse");
     if (currentSource) currentSource.close();
     currentSource = null;
@@ -165,6 +224,7 @@
     pendingLines = 0;
     lastEventId = "";
     resumeFrom = "";
+    target = "";
     updatePauseButton();
     clearLines();
 
@@ -184,9 +244,7 @@
 
     // Keep the filters in the address bar so the view can be shared.
     var page = new URL(window.location.href);
-    page.search = "";
-    if (levelEl.value) page.searchParams.set("level", levelEl.value);
-    if (queryEl.value.trim()) page.searchParams.set("q", queryEl.value.trim());
+    page.search = filterParams().toString();
     window.history.replaceState(null, "", page);
   }
 
@@ -243,9 +301,11 @@
   clearBtn.addEventListener("click", clearLines);
 
   var debounce = null;
-  queryEl.addEventListener("input", function () {
-    window.clearTimeout(debounce);
-    debounce = window.setTimeout(reconnect, 350);
+  [queryEl, regexEl, excludeEl].forEach(function (input) {
+    input.addEventListener("input", function () {
+      window.clearTimeout(debounce);
+      debounce = window.setTimeout(reconnect, 350);
+    });
   });
   levelEl.addEventListener("change", reconnect);
   document.getElementById("log-controls").addEventListener("submit", function (evt) {

@@ -97,7 +97,8 @@ def slice_lines(lines: tuple[LogLine, ...], max_bytes: int) -> list[tuple[LogLin
 class LogBatch:
     """Lines pushed together to every subscriber; immutable, encoded once per format."""
 
-    __slots__ = ("_encoded", "cursor", "lines", "notice", "size")
+    # ``__weakref__``: a redacted twin is cached beside it (``streams.logs.redacted``).
+    __slots__ = ("__weakref__", "_encoded", "cursor", "lines", "notice", "size")
 
     def __init__(
         self, lines: tuple[LogLine, ...], cursor: LogCursor, notice: str | None = None

@@ -28,37 +28,55 @@ encoder (``streams.logs.encoding``). Choices:
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final
 
 from streams.logs.fanout import SLICE_BYTES, Delivery, LogBatch
-from streams.logs.lines import Level, LogCursor, LogLine, at_least
+from streams.logs.lines import LogCursor, LogLine
+from streams.logs.patterns import LineMatcher
+from streams.logs.redacted import redacted_batch, redacted_line
+from streams.logs.redaction import Redactor
 from streams.logs.sources import LogSource, SourceSubscription
 
 
 @dataclass
 class LineFilter:
-    """A minimum level, a case-insensitive substring and a host; tracebacks follow their header."""
+    """What one client sees of the lines: redacted, then filtered; tracebacks follow their header.
 
-    level: Level | None = None
-    query: str = ""
+    ``matcher`` holds the filters (level, ``q``, ``re``, ``exclude``: RE2,
+    ``streams.logs.patterns``) and ``host`` the shipping host's label; a kept
+    line that a text filter matched carries
+    the ranges to highlight (``LogLine.marks``). ``redactor`` (``None``: the
+    client may see lines as written) runs first, so a filter only ever sees
+    what the client would: ``q=`` cannot tell whether a hidden value is there.
+    """
+
+    matcher: LineMatcher = field(default_factory=LineMatcher)
+    redactor: Redactor | None = None
     host: str = ""
     _keep_entry: bool | None = field(default=None, repr=False)
 
     @property
     def active(self) -> bool:
-        return self.level is not None or bool(self.query) or bool(self.host)
+        """Whether lines are filtered (redaction alone keeps the shared batches)."""
+        return self.matcher.active or bool(self.host)
 
     def matches(self, line: LogLine) -> bool:
-        if not at_least(line.level, self.level):
-            return False
         if self.host and line.host != self.host:
             return False
-        return not self.query or self.query.casefold() in line.text.casefold()
+        return self.matcher.matches(line)
 
     def apply(self, lines: list[LogLine] | tuple[LogLine, ...]) -> list[LogLine]:
+        """``lines`` as this client sees them (redacted), and only those it asked for."""
+        if self.redactor is not None:
+            lines = [redacted_line(line, self.redactor) for line in lines]
+        return self.keep(lines)
+
+    def keep(self, lines: list[LogLine] | tuple[LogLine, ...]) -> list[LogLine]:
+        """The lines (already redacted) that pass the filters, with their highlights."""
         if not self.active:
             return list(lines)
+        marking = self.matcher.query is not None or self.matcher.regex is not None
         kept = []
         for line in lines:
             if line.continuation and self._keep_entry is not None:
@@ -66,6 +84,8 @@ class LineFilter:
             else:
                 keep = self._keep_entry = self.matches(line)
             if keep:
+                if marking and (marks := self.matcher.spans(line.text)):
+                    line = replace(line, marks=tuple(marks))
                 kept.append(line)
         return kept
 
@@ -189,8 +209,11 @@ def _lines_event(batches: list[LogBatch], line_filter: LineFilter) -> LinesEvent
     if not batches:
         return None
     cursor = batches[-1].cursor
+    if line_filter.redactor is not None:
+        # Redacted once per batch and shared, like the encodings.
+        batches = [redacted_batch(batch, line_filter.redactor) for batch in batches]
     if not line_filter.active:
         lines = tuple(line for batch in batches for line in batch.lines)
         return LinesEvent(lines, cursor, tuple(batches))
-    kept = [line for batch in batches for line in line_filter.apply(batch.lines)]
+    kept = [line for batch in batches for line in line_filter.keep(batch.lines)]
     return LinesEvent(tuple(kept), cursor) if kept else None

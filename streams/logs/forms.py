@@ -1,8 +1,10 @@
 """Validation of a log stream's query: filters, backfill, format and the resume cursor.
 
 Everything here is client input: a bad value is a 400 with a message naming
-the parameter, never a 500. The text filter is a plain case-insensitive
-substring (no regular expressions, so no pattern can hang the server).
+the parameter, never a 500. The filters are ``streams.logs.patterns``'
+(``level``, ``q`` a case-insensitive substring, ``re`` and ``exclude``
+regular expressions run by RE2, so no pattern can hang the server; an
+invalid one is a 400 naming its parameter).
 ``Last-Event-ID`` comes from the header (what EventSource sends on its own)
 or, for clients that cannot set headers, the ``last_event_id`` parameter;
 the form is given the source the URL names and lets it parse the cursor
@@ -21,11 +23,14 @@ from django.http import HttpRequest, QueryDict
 
 from streams.logs.encoding import FORMATS, Format
 from streams.logs.follow import LineFilter
-from streams.logs.lines import LEVELS, Level, LogCursor
+from streams.logs.lines import LogCursor
+from streams.logs.patterns import MAX_PATTERN, LineFilterForm
 
 DEFAULT_BACKFILL: Final = 100
 MAX_BACKFILL: Final = 1000
-MAX_QUERY: Final = 500
+MAX_QUERY: Final = MAX_PATTERN
+#: Lines a permalink (``at=``) shows before its line.
+AT_CONTEXT_LINES: Final = 50
 
 
 class CursorParser(Protocol):
@@ -65,13 +70,13 @@ class LogQuery:
     backfill: int
     fmt: Format
     after: LogCursor | None
+    #: A permalink's line (``at=``): the stream opens with the lines around it.
+    at: LogCursor | None = None
 
 
-class LogStreamForm(forms.Form):
-    level = forms.ChoiceField(
-        choices=[("", "all"), *((lvl, lvl) for lvl in LEVELS)], required=False
-    )
-    q = forms.CharField(required=False, max_length=MAX_QUERY, strip=False)
+class LogStreamForm(LineFilterForm):
+    """The filters (``level``, ``q``, ``re``, ``exclude``, ``host``), then the stream's own."""
+
     host = forms.RegexField(
         regex=r"^\S{1,200}$",
         required=False,
@@ -81,6 +86,7 @@ class LogStreamForm(forms.Form):
     backfill = forms.IntegerField(required=False, min_value=0, max_value=MAX_BACKFILL)
     format = forms.ChoiceField(choices=[(f, f) for f in FORMATS], required=False)
     last_event_id = CursorField(required=False)
+    at = CursorField(required=False)
 
     def __init__(
         self,
@@ -94,9 +100,10 @@ class LogStreamForm(forms.Form):
             # The header wins over the parameter: it is what the browser resends.
             params["last_event_id"] = last_event_id
         super().__init__(params)
-        cursor_field = self.fields["last_event_id"]
-        assert isinstance(cursor_field, CursorField)
-        cursor_field.source = source  # the fields are copies: this form's alone
+        for name in ("last_event_id", "at"):
+            cursor_field = self.fields[name]
+            assert isinstance(cursor_field, CursorField)
+            cursor_field.source = source  # the fields are copies: this form's alone
 
     @classmethod
     def from_request(cls, request: HttpRequest, source: CursorParser) -> LogStreamForm:
@@ -107,19 +114,33 @@ class LogStreamForm(forms.Form):
         for name, errors in self.errors.items():
             label = "Last-Event-ID" if name == "last_event_id" else name
             for error in errors:
-                messages.append(str(error) if name == "__all__" else f"{label}: {error}")
+                text = str(error)
+                named = name == "__all__" or text.startswith(f"{label}:")
+                messages.append(text if named else f"{label}: {text}")
         return "\n".join(messages) + "\n"
 
     def log_query(self) -> LogQuery:
         data = self.cleaned_data
         backfill = data.get("backfill")
         return LogQuery(
-            line_filter=LineFilter(
-                cast(Level | None, data.get("level") or None),
-                data.get("q") or "",
-                data.get("host") or "",
-            ),
+            line_filter=LineFilter(self.line_matcher(), host=data.get("host") or ""),
             backfill=DEFAULT_BACKFILL if backfill is None else backfill,
             fmt=cast(Format, data.get("format") or "html"),
             after=data.get("last_event_id"),
+            at=data.get("at"),
         )
+
+
+class PermalinkForm(forms.Form):
+    """The log page's ``at``: a cursor of this source (the page validates it before the stream)."""
+
+    at = CursorField(required=False)
+
+    def __init__(self, data: QueryDict | Mapping[str, Any], *, source: CursorParser) -> None:
+        super().__init__({"at": data.get("at", "")})
+        cursor_field = self.fields["at"]
+        assert isinstance(cursor_field, CursorField)
+        cursor_field.source = source
+
+    def error_text(self) -> str:
+        return "".join(f"at: {error}\n" for error in self.errors.get("at", []))

@@ -30,6 +30,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Final, Literal, Protocol
 
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
 Level = Literal["debug", "info", "warning", "error", "critical"]
 LEVELS: Final[tuple[Level, ...]] = ("debug", "info", "warning", "error", "critical")
 LEVEL_RANK: Final[dict[str, int]] = {level: rank for rank, level in enumerate(LEVELS)}
@@ -144,6 +147,20 @@ class LogLine:
     continuation: bool = False
     json: str | None = None  # the pretty-printed object, for JSON lines
     host: str = ""  # the shipping host's label (sources fed by several hosts)
+    #: Character ranges a client's text filter matched (highlighted on the page).
+    marks: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def marked(self) -> SafeString:
+        """The text escaped, each of ``marks`` wrapped in ``<mark>`` (what the page shows)."""
+        pieces: list[str] = []
+        last = 0
+        for start, end in self.marks:
+            pieces.append(escape(self.text[last:start]))
+            pieces.append(f"<mark>{escape(self.text[start:end])}</mark>")
+            last = end
+        pieces.append(escape(self.text[last:]))
+        return mark_safe("".join(pieces))  # every piece is escaped above
 
     def as_dict(self) -> dict[str, object]:
         """The public JSON shape of a line (``format=json``); ``host`` only when known."""

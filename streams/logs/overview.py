@@ -2,7 +2,9 @@
 
 One SSE connection serves the whole overview page: an event named
 ``source-<name>`` per source, whose data is the ``fragments.html#source_card`` partial
-fragment (latest line, lines per minute by level over the last minute). All
+fragment (latest line, lines per minute by level over the last minute, and
+a chart of lines per minute by level over the last hour, ``streams.logs.chart``,
+filled from the source's own timestamps when first shown, then live). All
 cards are sent at connect; after that a card is sent when it changed, at most
 about once per ``MIN_INTERVAL`` seconds per source, so a busy log does not
 flood the page (``due_cards``, a pure function of the cards, what was sent
@@ -30,8 +32,11 @@ from typing import Final
 from django.template.loader import render_to_string
 
 from streams.http.sse import Event
+from streams.logs.chart import CHART_MINUTES, Chart, MinuteCounts, chart_of
 from streams.logs.fanout import FanOut, LogBatch, on_new_fanout
 from streams.logs.lines import LEVELS, LogLine
+from streams.logs.redacted import redacted_line
+from streams.logs.redaction import Redactor
 from streams.logs.sources import LogSource, SourceSubscription
 
 MIN_INTERVAL: Final = 1.0
@@ -70,10 +75,13 @@ class LevelRates:
 
 
 class SourceActivity:
-    """What the overview shows of one fan-out: rates by level and the latest line."""
+    """What the overview shows of one fan-out: rates, the chart's minutes, the latest line."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.rates = LevelRates(clock)
+        self.minutes = MinuteCounts()
+        #: Whether the chart's past was asked of the source (once per fan-out).
+        self.chart_filled = False
         self.latest: LogLine | None = None
 
     def observe(self, batch: LogBatch) -> None:
@@ -82,6 +90,7 @@ class SourceActivity:
         if not lines:
             return
         self.rates.add(lines)
+        self.minutes.add(lines)
         self.latest = next((line for line in reversed(lines) if not line.continuation), lines[-1])
 
     def remember(self, lines: list[LogLine]) -> None:
@@ -116,6 +125,7 @@ class SourceCard:
     latest: LogLine | None
     rates: tuple[tuple[str, int], ...]
     total: int
+    chart: Chart
 
 
 def render_card(card: SourceCard) -> str:
@@ -150,19 +160,32 @@ def due_cards(
 
 
 async def overview_events(
-    sources: Mapping[str, LogSource], urls: Mapping[str, str]
+    sources: Mapping[str, LogSource],
+    urls: Mapping[str, str],
+    redactor: Redactor | None = None,
 ) -> AsyncIterator[Event]:
-    """``source-<name>`` events: every card at once, then each card when it changes."""
+    """``source-<name>`` events: every card at once, then each card when it changes.
+
+    ``redactor`` (the client's) redacts each card's latest line.
+    """
     subscriptions: dict[str, SourceSubscription] = {}
     sequence = 0
     try:
         for name, source in sources.items():
             subscriptions[name] = source.subscribe()
         activities = {name: activity_of(s.fanout) for name, s in subscriptions.items()}
+        # What each chart had observed at its subscription's start (no await since).
+        snapshots = {name: activity.minutes.snapshot() for name, activity in activities.items()}
         for name, subscription in subscriptions.items():
-            if activities[name].latest is None:
+            activity = activities[name]
+            if activity.latest is None:
                 async for lines in subscription.backfill(1):
-                    activities[name].remember(lines)
+                    activity.remember(lines)
+            if not activity.chart_filled:
+                activity.chart_filled = True
+                since = time.time() - CHART_MINUTES * 60
+                counts = await sources[name].level_minutes(since, subscription.start)
+                activity.minutes.fill(counts, snapshots[name])
             subscription.release()
         sent: dict[str, SourceCard] = {}
         sent_at: dict[str, float] = {}
@@ -171,7 +194,7 @@ async def overview_events(
             cards = {}
             for name, subscription in subscriptions.items():
                 subscription.discard()
-                cards[name] = _card(name, urls[name], sources[name], activities[name])
+                cards[name] = _card(name, urls[name], sources[name], activities[name], redactor)
             due, next_due = due_cards(cards, sent, sent_at, now)
             for name in due:
                 sent[name], sent_at[name] = cards[name], now
@@ -196,13 +219,23 @@ async def _wait_any(subscriptions: list[SourceSubscription], seconds: float) -> 
                 await waiter
 
 
-def _card(name: str, url: str, source: LogSource, activity: SourceActivity) -> SourceCard:
+def _card(
+    name: str,
+    url: str,
+    source: LogSource,
+    activity: SourceActivity,
+    redactor: Redactor | None,
+) -> SourceCard:
     counts = activity.rates.per_minute()
+    latest = activity.latest
+    if latest is not None and redactor is not None:
+        latest = redacted_line(latest, redactor)
     return SourceCard(
         name=name,
         url=url,
         exists=source.summary().exists,
-        latest=activity.latest,
+        latest=latest,
         rates=tuple((level, counts.get(level, 0)) for level in LEVELS),
         total=sum(counts.values()),
+        chart=chart_of(activity.minutes.window()),
     )

@@ -16,7 +16,8 @@ one small base, one module per kind, picked by name from settings):
   ``str(cursor)`` formats it; ``cursor_syntax`` names the shape for the 400.
 * **history** before a subscription's start, on the subscription:
   ``backfill(count)`` (the last lines) and ``since(after)`` (what a resume
-  missed, with a notice when that cursor is gone).
+  missed, with a notice when that cursor is gone); ``context_start`` for a
+  permalink's lines before its line.
 * ``summary()`` for the pages, and ``download(request)``: the raw form, or
   ``None`` where a kind has none (the view answers 404).
 
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import abc
 import importlib
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Final, Protocol
@@ -110,6 +112,21 @@ class LogSource(Protocol):
 
         Synchronous: registering and taking the position happen in one step
         of the event loop, so no batch can slip in between.
+        """
+        ...
+
+    async def context_start(self, cursor: LogCursor, before: int) -> LogCursor:
+        """A cursor ``before`` lines ahead of ``cursor``'s line (a permalink, ``?at=``).
+
+        Resuming from it (``since``) gives those lines, the line itself and
+        the rest up to the present. ``cursor`` itself if the kind cannot look back.
+        """
+        ...
+
+    async def level_minutes(self, since: float, end: LogCursor) -> dict[int, Counter[str]]:
+        """Lines per epoch minute by level from ``since`` up to ``end``, from their timestamps.
+
+        For the overview's chart (bounded work); empty if the kind keeps no history.
         """
         ...
 

@@ -2,15 +2,18 @@
 
 Thin wiring, each view a guard ladder: method guard, staff (403), known
 source (404, ``get_source_or_404``), query form (400, including a malformed
-``Last-Event-ID``), then producer (``streams.logs.follow.follow_log``),
-encoder (``streams.logs.encoding``) and response. Nothing touches the
-database once the stream has started: the session is read by
-``stream_staff_required`` before.
+``Last-Event-ID``), the user's redactor (``streams.logs.redacted``; decided
+before the first byte, like everything that reads the database), then
+producer (``streams.logs.follow.follow_log``), encoder
+(``streams.logs.encoding``) and response. Nothing touches the database once
+the stream has started: the session is read by ``stream_staff_required``
+before.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from dataclasses import replace
 
 from django.http import HttpRequest, HttpResponseBadRequest
 from django.http.response import HttpResponseBase
@@ -25,8 +28,10 @@ from streams.jobs.notices import with_notices
 from streams.jobs.overview import overview_job_events
 from streams.logs.encoding import sse_events, text_chunks
 from streams.logs.follow import LogEvent, follow_log
-from streams.logs.forms import LogQuery, LogStreamForm
+from streams.logs.forms import AT_CONTEXT_LINES, LogQuery, LogStreamForm
 from streams.logs.overview import overview_events
+from streams.logs.redacted import client_redactor
+from streams.logs.redaction import Redactor
 from streams.logs.sources import LogSource, all_sources, get_source_or_404
 
 
@@ -34,13 +39,22 @@ def bad_request(form: LogStreamForm) -> HttpResponseBadRequest:
     return HttpResponseBadRequest(form.error_text(), content_type="text/plain; charset=utf-8")
 
 
-def follow(source: LogSource, query: LogQuery) -> AsyncGenerator[LogEvent]:
-    """The producer a validated query asks for (idle beats at the configured heartbeat)."""
+async def follow(
+    source: LogSource, query: LogQuery, redactor: Redactor | None
+) -> AsyncGenerator[LogEvent]:
+    """The producer a validated query asks for (idle beats at the configured heartbeat).
+
+    A permalink (``at=``) resumes from ``AT_CONTEXT_LINES`` lines before its
+    line; a ``Last-Event-ID`` (the browser reconnecting) wins over it.
+    """
+    after = query.after
+    if after is None and query.at is not None:
+        after = await source.context_start(query.at, AT_CONTEXT_LINES)
     return follow_log(
         source,
         backfill=query.backfill,
-        after=query.after,
-        line_filter=query.line_filter,
+        after=after,
+        line_filter=replace(query.line_filter, redactor=redactor),
         idle=heartbeat_seconds(),
     )
 
@@ -53,10 +67,10 @@ async def log_stream(request: HttpRequest, name: str) -> HttpResponseBase:
     if not form.is_valid():
         return bad_request(form)
     query = form.log_query()
-    messages = sse_events(follow(source, query), query.fmt)
-    if (
-        query.fmt == "html"
-    ):  # a browser page: the user's job notices ride along (no id: resume intact)
+    redactor = await client_redactor(request)
+    messages = sse_events(await follow(source, query, redactor), query.fmt)
+    # A browser page: the user's job notices ride along (without id:, so resume is intact).
+    if query.fmt == "html":
         messages = with_notices(messages, (await request.auser()).pk)
     return EventStreamResponse(messages, heartbeat=None)
 
@@ -68,7 +82,9 @@ async def log_text_stream(request: HttpRequest, name: str) -> HttpResponseBase:
     form = LogStreamForm.from_request(request, source)
     if not form.is_valid():
         return bad_request(form)
-    return TextStreamResponse(text_chunks(follow(source, form.log_query())))
+    redactor = await client_redactor(request)
+    events = await follow(source, form.log_query(), redactor)
+    return TextStreamResponse(text_chunks(events))
 
 
 def page_url(name: str) -> str:
@@ -84,7 +100,8 @@ async def overview_stream(request: HttpRequest) -> HttpResponseBase:
     sources = all_sources()
     urls = {name: page_url(name) for name in sources}
     user = await request.auser()
+    redactor = await client_redactor(request)
     # The page's job panel (running jobs, recent failures) and notices ride along.
-    cards = merge(overview_events(sources, urls), overview_job_events(user))
+    cards = merge(overview_events(sources, urls, redactor), overview_job_events(user))
     messages = with_notices(cards, user.pk)
     return EventStreamResponse(messages, heartbeat=heartbeat_seconds())

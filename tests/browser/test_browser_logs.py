@@ -168,6 +168,31 @@ def test_text_filter_reconnects_after_typing(
     expect(log_page.locator("#log-lines")).not_to_contain_text("haystack")
 
 
+def test_regex_and_exclude_filter_highlight_and_report_an_invalid_pattern(
+    log_page: Page, log_file: Path, stream_requests: list[str]
+):
+    line = lines(log_page)
+    log_page.locator("#log-re").fill(r"order \d+")
+    log_page.locator("#log-exclude").fill("refunded")
+    expect(log_page.locator("#log-lines")).not_to_contain_text("worker 3 ready", timeout=WAIT_MS)
+    expect(log_page.locator("#log-status")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+    assert "re=order" in log_page.url
+    assert "exclude=refunded" in log_page.url
+    append(log_file, "INFO order 7 refunded", "INFO order 8 <paid>", "INFO no match")
+    expect(line("order 8 <paid>")).to_be_visible(timeout=WAIT_MS)
+    expect(line("order 8").locator("mark")).to_have_text("order 8")
+    expect(log_page.locator("#log-lines")).not_to_contain_text("order 7")
+    expect(log_page.locator("#log-lines")).not_to_contain_text("no match")
+
+    # RE2 refuses look-ahead: the stream's 400 message is shown, the old filter stays.
+    log_page.locator("#log-re").fill("order(?=x)")
+    expect(log_page.locator("#log-filter-error")).to_contain_text(
+        "re: not a valid regular expression", timeout=WAIT_MS
+    )
+    append(log_file, "INFO order 9 still filtered")
+    expect(line("order 9 still filtered")).to_be_visible(timeout=WAIT_MS)
+
+
 def test_clear_empties_the_view_and_new_lines_still_arrive(log_page: Page, log_file: Path):
     log_page.locator("#log-clear").click()
     expect(log_page.locator("#log-lines .line")).to_have_count(0)

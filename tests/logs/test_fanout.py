@@ -12,6 +12,7 @@ import asyncio
 import itertools
 import json
 import logging
+from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,6 +83,12 @@ class MemorySource:
 
     def subscribe(self) -> MemorySubscription:
         return self.fanout.add(MemorySubscription(self, self.limit))
+
+    async def context_start(self, cursor: LogCursor, before: int) -> LogCursor:
+        return cursor  # no history to look back into
+
+    async def level_minutes(self, since: float, end: LogCursor) -> dict[int, Counter[str]]:
+        return {}
 
     def summary(self) -> SourceSummary:
         return SourceSummary(exists=True, size=len(self.lines))

@@ -127,8 +127,10 @@ def test_log_index_lists_sources_by_name_without_paths(staff_client: Client, log
     assert "not created yet" in html
 
 
-def test_download_serves_the_raw_file(staff_client: Client):
-    response = staff_client.get("/logs/app/download")
+# The permission is read in another thread: it must be committed.
+@pytest.mark.django_db(transaction=True)
+def test_download_serves_the_raw_file(unredacted_client: Client):
+    response = unredacted_client.get("/logs/app/download")
     assert response.status_code == 200
     assert response["Accept-Ranges"] == "bytes"
     assert response["Content-Type"].startswith("text/plain")
@@ -137,23 +139,27 @@ def test_download_serves_the_raw_file(staff_client: Client):
     assert body(response) == CONTENT
 
 
-def test_download_answers_a_range_with_206_and_those_bytes(staff_client: Client):
-    response = staff_client.get("/logs/app/download", HTTP_RANGE="bytes=10-29")
+# The permission is read in another thread: it must be committed.
+@pytest.mark.django_db(transaction=True)
+def test_download_answers_a_range_with_206_and_those_bytes(unredacted_client: Client):
+    response = unredacted_client.get("/logs/app/download", HTTP_RANGE="bytes=10-29")
     assert response.status_code == 206
     assert response["Content-Range"] == f"bytes 10-29/{len(CONTENT)}"
     assert body(response) == CONTENT[10:30]
 
 
-def test_download_resumes_from_an_offset_to_the_end(staff_client: Client):
+# The permission is read in another thread: it must be committed.
+@pytest.mark.django_db(transaction=True)
+def test_download_resumes_from_an_offset_to_the_end(unredacted_client: Client):
     offset = len(CONTENT) // 2
-    response = staff_client.get("/logs/app/download", HTTP_RANGE=f"bytes={offset}-")
+    response = unredacted_client.get("/logs/app/download", HTTP_RANGE=f"bytes={offset}-")
     assert response.status_code == 206
     assert body(response) == CONTENT[offset:]
 
 
 @pytest.mark.live
 def test_head_on_the_live_server_sends_the_length_but_no_body(
-    live_server_factory, staff_cookie: str, log_file: Path
+    live_server_factory, unredacted_cookie: str, log_file: Path
 ):
     server = live_server_factory(env={"STREAMBOARD_LOGS": f"app={log_file}"})
     request = "{method} /logs/app/download HTTP/1.1\r\nHost: {host}\r\nCookie: {cookie}\r\n\r\n"
@@ -162,7 +168,7 @@ def test_head_on_the_live_server_sends_the_length_but_no_body(
         # after its head would be that body instead of the GET's status line.
         for method in ("HEAD", "GET"):
             sock.sendall(
-                request.format(method=method, host=server.host, cookie=staff_cookie).encode()
+                request.format(method=method, host=server.host, cookie=unredacted_cookie).encode()
             )
         head, rest = read_head(sock, b"")
         assert head.startswith(b"HTTP/1.1 200")

@@ -14,6 +14,7 @@ from streams.logs.files.source import FileSource
 from streams.logs.follow import LineFilter, LinesEvent, NoticeEvent, SkippedEvent
 from streams.logs.forms import LogStreamForm
 from streams.logs.lines import group_entries
+from streams.logs.patterns import LineMatcher
 
 SOURCE = FileSource("app", Path("/var/log/app.log"))
 
@@ -98,13 +99,14 @@ def test_the_filter_keeps_or_drops_a_traceback_with_its_header():
     lines = parse_texts(
         ["INFO hello", "ERROR failed", "Traceback (most recent call last):", "  File 'a'", "X: y"]
     )
-    assert [line.text for line in LineFilter(level="error").apply(lines)] == [
+    assert [line.text for line in LineFilter(LineMatcher.build(level="error")).apply(lines)] == [
         "ERROR failed",
         "Traceback (most recent call last):",
         "  File 'a'",
         "X: y",
     ]
-    assert [line.text for line in LineFilter(query="HELLO").apply(lines)] == ["INFO hello"]
+    (hello,) = LineFilter(LineMatcher.build(q="HELLO")).apply(lines)
+    assert (hello.text, hello.marks) == ("INFO hello", ((5, 10),))
     assert LineFilter().apply(lines) == lines
 
 
@@ -152,6 +154,8 @@ def test_skipped_and_notice_events():
         ({"backfill": "x"}, None, "backfill"),
         ({"format": "xml"}, None, "format"),
         ({"q": "x" * 501}, None, "q"),
+        ({"re": "(unclosed"}, None, "re: not a valid regular expression"),
+        ({"exclude": "a(?=b)"}, None, "exclude: not a valid regular expression"),
         ({}, "not-a-cursor", "Last-Event-ID"),
         ({"last_event_id": "1:2:3"}, None, "Last-Event-ID"),
     ],
@@ -166,7 +170,10 @@ def test_the_form_defaults_and_header_cursor():
     form = LogStreamForm({"level": "warning", "q": "disk", "backfill": "0"}, "5:10", source=SOURCE)
     assert form.is_valid(), form.errors
     query = form.log_query()
-    assert query.line_filter == LineFilter("warning", "disk")
+    matcher = query.line_filter.matcher
+    assert matcher.level == "warning"
+    assert matcher.query is not None
+    assert matcher.query.pattern == "disk"
     assert query.backfill == 0
     assert query.fmt == "html"
     assert query.after == Cursor(5, 10)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from streams.logs.chart import Chart
 from streams.logs.fanout import FanOut, LogBatch
 from streams.logs.files.cursor import Cursor, parse_texts
 from streams.logs.overview import (
@@ -15,7 +16,7 @@ from streams.logs.overview import (
 
 
 def card(name: str, total: int = 0) -> SourceCard:
-    return SourceCard(name, f"/logs/{name}/", True, None, (("info", total),), total)
+    return SourceCard(name, f"/logs/{name}/", True, None, (("info", total),), total, Chart((), 0))
 
 
 class FakeClock:

@@ -106,6 +106,7 @@ def test_the_readme_defaults_are_what_the_app_sees_with_an_empty_environment(
         " else str(getattr(conf, reader)()) for name, reader in readers.items()}\n"
         "seen['STREAMBOARD_LOGS'] = ','.join(f'{k}={v}' for k, v in conf.log_sources().items())\n"
         "seen['STREAMBOARD_EXPORT_DIR'] = str(conf.export_dir())\n"
+        "seen['STREAMBOARD_REDACT'] = ','.join(str(rule) for rule in conf.redact_rules())\n"
         "print(json.dumps(seen))"
     )
     result = subprocess.run(
@@ -133,6 +134,7 @@ def test_an_unset_setting_takes_the_default_from_conf(name: str, settings: Any) 
     readers: dict[str, Callable[[], object]] = {
         **SCALAR_READERS,
         "STREAMBOARD_EXPORTS": conf.export_allow_list,
+        "STREAMBOARD_REDACT": conf.redact_rules,
     }
     if hasattr(settings, name):
         delattr(settings, name)

@@ -1,4 +1,4 @@
-"""Personas: a staff user, a superuser, a plain user and an anonymous client, and their cookies.
+"""Personas: staff (with or without unredacted logs), a superuser, a plain user, anonymous.
 
 Loaded for every test by ``tests/conftest.py`` (``pytest_plugins``). The
 clients are Django test clients for in-process requests; the cookies are
@@ -9,7 +9,7 @@ share the test database and so need ``transactional_db``.
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.test import Client
 
 
@@ -23,6 +23,23 @@ def staff_user(django_user_model: type[User]) -> User:
 @pytest.fixture
 def superuser(django_user_model: type[User]) -> User:
     return django_user_model.objects.create_superuser("root", "root@example.com", "root-password")
+
+
+@pytest.fixture
+def unredacted_user(django_user_model: type[User]) -> User:
+    """A staff user granted ``streams.view_unredacted_logs`` (log lines as written)."""
+    user = django_user_model.objects.create_user(
+        "reader", "reader@example.com", "reader-password", is_staff=True
+    )
+    user.user_permissions.add(Permission.objects.get(codename="view_unredacted_logs"))
+    return user
+
+
+@pytest.fixture
+def unredacted_client(unredacted_user: User) -> Client:
+    client = Client()
+    client.force_login(unredacted_user)
+    return client
 
 
 @pytest.fixture
@@ -64,3 +81,8 @@ def staff_cookie(transactional_db: None, staff_user: User) -> str:
 @pytest.fixture
 def superuser_cookie(transactional_db: None, superuser: User) -> str:
     return session_cookie(superuser)
+
+
+@pytest.fixture
+def unredacted_cookie(transactional_db: None, unredacted_user: User) -> str:
+    return session_cookie(unredacted_user)

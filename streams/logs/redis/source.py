@@ -12,6 +12,7 @@ as text, ``<host> <line>`` per line, oldest first).
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Final
@@ -24,6 +25,7 @@ from redis.asyncio import Redis as AsyncRedis
 
 from streams import conf
 from streams.http.responses import TextStreamResponse
+from streams.logs.lines import LogCursor
 from streams.logs.redis.cursor import CURSOR_SYNTAX, EntryId
 from streams.logs.redis.reader import (
     READ_COUNT,
@@ -55,6 +57,15 @@ class RedisSource:
 
     def subscribe(self) -> RedisSubscription:
         return get_reader(self.url, self.stream).subscribe()
+
+    async def context_start(self, cursor: LogCursor, before: int) -> LogCursor:
+        """The permalink's own entry: a stream keeps no cheap way to count lines back
+        from an id (``XREVRANGE`` would, but the page shows the retained backfill anyway)."""
+        return cursor
+
+    async def level_minutes(self, since: float, end: LogCursor) -> dict[int, Counter[str]]:
+        """No past for the chart: its counts start with the lines this process receives."""
+        return {}
 
     def summary(self) -> SourceSummary:
         """Whether the stream has entries, and the memory Redis holds for it.
