@@ -3,7 +3,7 @@
 Pure functions from a ``streams.logs.search`` event to an ``Event``; the view
 only wires them. Event names: ``result`` (one line, highlighted, with its
 permalink), ``progress`` (the bar), ``done`` (the summary; the page closes
-the stream on it). Fragments are partials of ``templates/streams/_search.html``.
+the stream on it). Fragments are partials of ``templates/streams/search.html``.
 
 Redaction happens here, on the way out: a line a rule covers is redacted
 before it is highlighted (the ranges are found again in the redacted text,
@@ -28,7 +28,7 @@ from streams.logs.patterns import LineMatcher
 from streams.logs.redaction import Redactor
 from streams.logs.search import DoneEvent, ProgressEvent, ResultEvent, SearchEvent
 
-TEMPLATE: Final = "streams/_search.html"
+TEMPLATE: Final = "streams/search.html"
 
 
 def highlighted(
