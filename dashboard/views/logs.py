@@ -11,11 +11,18 @@ path from the request, so an unknown name is a 404 before anything is read.
 from __future__ import annotations
 
 import asyncio
-from typing import Final
+from collections.abc import AsyncIterator
+from typing import Final, cast
 from urllib.parse import urlencode
 
 from django.contrib.admin.views.decorators import staff_member_required
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    StreamingHttpResponse,
+)
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import reverse
@@ -25,7 +32,13 @@ from django.views.decorators.http import require_safe
 
 from streams.http.responses import TextStreamResponse
 from streams.jobs.overview import overview_sections
-from streams.logs.download import DownloadForm, filtered_download, is_filtered, redacted_file
+from streams.logs.download import (
+    DownloadForm,
+    filtered_download,
+    is_filtered,
+    redacted_file,
+    redacted_text,
+)
 from streams.logs.files.source import FileSource
 from streams.logs.follow import LineFilter
 from streams.logs.forms import MAX_QUERY, PermalinkForm
@@ -174,7 +187,16 @@ async def log_download(request: HttpRequest, name: str) -> HttpResponseBase:
             raise Http404("This log source has no download.")
         return response
     if not isinstance(source, FileSource):
-        raise Http404("This log source has no filtered or redacted download.")
+        if filtered:
+            raise Http404("This log source has no filtered download.")
+        response = await source.download(request)
+        if response is None:
+            raise Http404("This log source has no download.")
+        if isinstance(response, StreamingHttpResponse) and redactor is not None:
+            response.streaming_content = redacted_text(
+                cast(AsyncIterator[bytes], response.streaming_content), redactor
+            )
+        return response
     path = source.path
     if not await asyncio.to_thread(path.is_file):
         raise Http404("No such file.")

@@ -264,3 +264,15 @@ class DownloadForm(LineFilterForm, TimeRangeForm):
 def is_filtered(params: Mapping[str, str]) -> bool:
     """Whether a download's query asks for a filter (else it is the raw file)."""
     return any(params.get(key) for key in FILTER_PARAMETERS)
+
+
+async def redacted_text(chunks: AsyncIterator[bytes], redactor: Redactor) -> AsyncIterator[bytes]:
+    """A source's own text download (whole lines per chunk), each line redacted.
+
+    For kinds other than files (a ``redis:`` source's retained lines): their
+    download already streams text, so it is redacted on its way out rather
+    than re-read here.
+    """
+    async for chunk in chunks:
+        lines = chunk.decode("utf-8", "replace").split("\n")
+        yield "\n".join(redactor.redact(line) for line in lines).encode()
