@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import orjson
 import pytest
 from django.contrib.auth.models import User
+from django.db import connections
 from django.test import Client
 from playwright.sync_api import Browser
 
@@ -163,19 +165,33 @@ def test_a_job_started_after_the_list_page_loaded_appears_on_it_and_finishes_the
         "document.querySelector('[sse-connect]')['htmx-internal-data']"
         "?.sseEventSource?.readyState === 1"
     )
-    client = Client()
-    client.force_login(superuser)
-    response = client.post(
-        "/admin/dashboard/order/",
-        {
-            "action": "export_in_background",
-            "index": "0",
-            "select_across": "1",
-            "_selected_action": ["1"],
-            **confirm_export(),
-        },
-    )
-    assert response.status_code == 302
+
+    def start_export() -> int:
+        try:
+            return post_export()
+        finally:
+            connections.close_all()  # this thread's own connection
+
+    def post_export() -> int:
+        client = Client()
+        client.force_login(superuser)
+        response = client.post(
+            "/admin/dashboard/order/",
+            {
+                "action": "export_in_background",
+                "index": "0",
+                "select_across": "1",
+                "_selected_action": ["1"],
+                **confirm_export(),
+            },
+        )
+        return response.status_code
+
+    # In a thread of its own: Playwright's event loop runs in this one, and the
+    # action publishes the new job through async_to_sync, which refuses a thread
+    # with a running loop.
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(start_export).result(timeout=30) == 302
     job = ExportJob.objects.get()
     with run_worker(PACED):
         page.wait_for_selector(
