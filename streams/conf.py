@@ -28,6 +28,7 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "STREAMBOARD_HEARTBEAT_SECONDS": 15.0,
         "STREAMBOARD_QUEUE_SIZE": 1000,
         "STREAMBOARD_QUEUE_BYTES": 128 * 1024,
+        "STREAMBOARD_PUSH": True,
         "STREAMBOARD_EXPORTS": {},
         "STREAMBOARD_EXPORT_CHUNK_SIZE": 2000,
         "STREAMBOARD_EXPORT_CHUNK_DELAY": 0.0,
@@ -83,6 +84,14 @@ def queue_bytes() -> int:
     "Slow clients"), large enough to hold a tailer's read of a burst.
     """
     return int(_get("STREAMBOARD_QUEUE_BYTES"))
+
+
+def push_delivery() -> bool:
+    """Whether ``manage.py serve`` writes live log frames straight to sockets (``http.push``).
+
+    Off, every stream takes the ordinary ASGI path; the bytes are the same.
+    """
+    return bool(_get("STREAMBOARD_PUSH"))
 
 
 def export_allow_list() -> dict[str, list[str]]:

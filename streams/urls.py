@@ -28,6 +28,7 @@ urlpatterns = [
     path("streams/logs/<slug:name>.txt", logs.log_text_stream, name="log-text-stream"),
     path("streams/logs/<slug:name>/search", log_search.log_search_stream, name="log-search-stream"),
     path("streams/logs/<slug:name>/", logs.log_stream, name="log-stream"),
+    path("streams/logs/<slug:name>/clients", logs.log_clients, name="log-clients"),
     path("streams/overview/", logs.overview_stream, name="overview-stream"),
     # /streams/exports/
     path("streams/exports/", export_jobs.jobs_stream, name="export-jobs-stream"),

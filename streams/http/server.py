@@ -34,6 +34,7 @@ from twisted.internet.interfaces import IPushProducer
 from zope.interface import implementer  # type: ignore[import-untyped]
 
 from streams.http.handler import FLOW_CONTROL
+from streams.http.push import PUSH, direct_writer
 
 # Named by the socket module on Linux and macOS; elsewhere the kernel is left alone.
 TCP_NOTSENT_LOWAT: int | None = getattr(socket, "TCP_NOTSENT_LOWAT", None)
@@ -98,6 +99,9 @@ class StreamboardServer(Server):  # type: ignore[misc]  # daphne ships no types:
     """
 
     notsent_lowat: int | None = NOTSENT_LOWAT
+    #: Offer push-mode delivery (``streams.http.push``); ``False`` (``STREAMBOARD_PUSH``)
+    #: leaves every stream on the ordinary path.
+    push: bool = True
 
     async def handle_reply(self, protocol: Any, message: dict[str, Any]) -> None:
         """daphne's ``send``: write the message, then wait while the transport is paused.
@@ -164,7 +168,7 @@ class StreamboardServer(Server):  # type: ignore[misc]  # daphne ships no types:
 
     def create_application(self, protocol: Any, scope: dict[str, Any]) -> Any:
         """Start the application; abort the connection if it ends mid-response."""
-        self.offer_extensions(scope)
+        self.offer_extensions(scope, protocol)
         queue = super().create_application(protocol, scope)
         details = self.connections.get(protocol)
         instance = details.get("application_instance") if details is not None else None
@@ -172,15 +176,23 @@ class StreamboardServer(Server):  # type: ignore[misc]  # daphne ships no types:
             instance.add_done_callback(lambda _: self._application_done(protocol))
         return queue
 
-    def offer_extensions(self, scope: dict[str, Any]) -> None:
+    def offer_extensions(self, scope: dict[str, Any], protocol: Any = None) -> None:
         """Announce in the scope what this server does beyond plain ASGI.
 
-        ``streamboard.flow_control``: every ``http.response.body`` send waits
-        while the transport is full, so the application need not slice its
-        body parts (``streams.http.handler``).
+        * ``streamboard.flow_control``: every ``http.response.body`` send waits
+          while the transport is full, so the application need not slice its
+          body parts (``streams.http.handler``).
+        * ``streamboard.push``: ``{"writer": DirectWriter}``, to write a
+          stream's bytes straight to the socket (``streams.http.push``).
         """
-        if scope.get("type") == "http":
-            scope.setdefault("extensions", {})[FLOW_CONTROL] = {}
+        if scope.get("type") != "http":
+            return
+        extensions = scope.setdefault("extensions", {})
+        extensions[FLOW_CONTROL] = {}
+        if self.push and protocol is not None:
+            writer = direct_writer(protocol)
+            if writer is not None:
+                extensions[PUSH] = {"writer": writer}
 
     def _application_done(self, protocol: Any) -> None:
         """Abort (RST, no terminating chunk) a response the application left unfinished.
@@ -219,6 +231,7 @@ def serve(
     *,
     ready: Callable[[], None],
     proxy_headers: bool = False,
+    push: bool = True,
 ) -> bool:
     """Run a ``StreamboardServer`` until it is stopped; ``False`` if it could not listen.
 
@@ -243,5 +256,6 @@ def serve(
         application_close_timeout=5,
         **forwarded,
     )
+    server.push = push
     server.run()
     return not server.abort_start

@@ -171,20 +171,28 @@ def to_sse(event: SkippedEvent | NoticeEvent, fmt: Format) -> Event:
     return Event(data, event="notice", id=cursor)
 
 
-async def sse_events(events: AsyncIterator[LogEvent], fmt: Format) -> AsyncIterator[Message]:
-    """SSE messages; idleness becomes a heartbeat comment."""
-    async for event in events:
-        if isinstance(event, IdleEvent):
-            yield HEARTBEAT
-        elif isinstance(event, LinesEvent):
-            single = single_event(event, fmt)
-            if single is not None:
-                yield single
-            else:
-                for message in lines_to_sse(event, fmt):
-                    yield message
+def event_messages(event: LogEvent, fmt: Format) -> Iterator[Message]:
+    """One event as SSE messages; idleness becomes a heartbeat comment."""
+    if isinstance(event, IdleEvent):
+        yield HEARTBEAT
+    elif isinstance(event, LinesEvent):
+        single = single_event(event, fmt)
+        if single is not None:
+            yield single
         else:
-            yield to_sse(event, fmt)
+            yield from lines_to_sse(event, fmt)
+    else:
+        yield to_sse(event, fmt)
+
+
+async def sse_events(events: AsyncIterator[LogEvent], fmt: Format) -> AsyncIterator[Message]:
+    """SSE messages of ``events`` (``event_messages`` of each)."""
+    async for event in events:
+        if isinstance(event, LinesEvent) and (single := single_event(event, fmt)) is not None:
+            yield single  # the usual case, without a generator per event
+            continue
+        for message in event_messages(event, fmt):
+            yield message
 
 
 def to_text(event: LogEvent) -> bytes:

@@ -36,6 +36,16 @@ reuses it unchanged. A source owns one ``FanOut`` per thing it follows and
 * **Observers** (``add_observer``) see every published batch once, before
   the subscribers do: the overview's counts and latest line are fed this way,
   instead of being written into the source from outside.
+* **Push mode** (``FanOut.push_directly``): a subscription whose client keeps
+  up, with no filter, may skip its queue: ``publish`` frames the group once
+  per ``DirectTarget.key`` (format, redaction, HTTP chunking) and writes the
+  bytes to every such client's socket itself (``streams.http.push``), so a
+  delivery costs one ``send``, not a task wake-up and a generator chain. A
+  client whose socket cannot take a frame at once, or a group larger than
+  ``PUSH_MAX_BYTES``, drops back to its queue (the group is queued, or was
+  written and the rest is Twisted's to flush), and its producer takes over
+  until it has caught up. Idle pushed clients get their heartbeats from one
+  timer per fan-out.
 """
 
 from __future__ import annotations
@@ -43,11 +53,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, cast, overload
+from typing import Any, Final, Protocol, cast, overload
 
 from streams import conf
+from streams.http.push import WriteResult
 from streams.logs.lines import LogCursor, LogLine
 
 logger = logging.getLogger(__name__)
@@ -63,6 +74,10 @@ SeenTest = Callable[[LogCursor], bool]
 SLICE_BYTES: Final = 16 * 1024
 #: asyncio may run a timer up to its clock's resolution early.
 _TIMER_SLACK: Final = 0.001
+#: The largest group (text bytes of one publish) written in push mode: a burst
+#: goes through the client's bounded queue, a read at a time, where a client
+#: that cannot keep up overflows and sees the present.
+PUSH_MAX_BYTES: Final = 2 * SLICE_BYTES
 
 
 def text_size(lines: Sequence[LogLine]) -> int:
@@ -171,6 +186,31 @@ class Group:
         return cls(tuple(batches), sum(len(b.lines) for b in batches), sum(b.size for b in batches))
 
 
+class DirectTarget(Protocol):
+    """Where a subscription in push mode writes its client's bytes (``streams.logs.push``)."""
+
+    @property
+    def key(self) -> Hashable:
+        """Equal for clients that get equal bytes for equal groups (one framing per key)."""
+        ...
+
+    def frame(self, batches: tuple[LogBatch, ...]) -> bytes:
+        """The bytes on the wire for one group, exactly as the client's producer would send them."""
+        ...
+
+    def heartbeat_frame(self) -> bytes | None:
+        """The bytes of one heartbeat (``None``: the format has none)."""
+        ...
+
+    def write(self, data: bytes) -> WriteResult:
+        """Write ``data`` at once, or refuse (``streams.http.push.DirectWriter.write``)."""
+        ...
+
+
+#: Frames built during one ``publish`` (or one heartbeat round), by ``DirectTarget.key``.
+Frames = dict[Hashable, bytes | None]
+
+
 class Subscription:
     """One client's bounded queue on a fan-out, and the position it started at.
 
@@ -205,6 +245,11 @@ class Subscription:
         self._idle_at: float | None = None
         self._idle_due = False
         self._idle_timer: asyncio.TimerHandle | None = None
+        # Push mode (``FanOut.push_directly``): where to write, since when, the idle interval.
+        self._direct: DirectTarget | None = None
+        self._direct_since = 0.0
+        self._direct_idle: float | None = None
+        self._on_direct_end: Callable[[Subscription], None] | None = None
         self.closed = False
 
     # -- fed by the fan-out, on the event loop --------------------------------
@@ -216,8 +261,16 @@ class Subscription:
         """Queue what one ``publish`` brought (the slices of one batch), taken whole."""
         self.push_group(Group.of(batches))
 
-    def push_group(self, group: Group) -> None:
-        """``push_all`` of a group the fan-out built once for every subscriber."""
+    def push_group(self, group: Group, frames: Frames | None = None) -> None:
+        """``push_all`` of a group the fan-out built once for every subscriber.
+
+        In push mode the group is written to the client instead (``frames``
+        shares its framing between the subscribers of one ``publish``), unless
+        the client cannot take it at once: then it leaves push mode, and a
+        group that was not written is queued as usual.
+        """
+        if self._direct is not None and self._write_direct(group, frames):
+            return
         if self._skip is not None:
             group = Group.of(self._unseen(group.batches))
         if not group.batches:
@@ -239,6 +292,74 @@ class Subscription:
         self._queue.append(group)
         self._queued_lines += group.lines
         self._queued_bytes += group.size
+        self._wakeup.set()
+
+    def _write_direct(self, group: Group, frames: Frames | None) -> bool:
+        """Write ``group`` in push mode; ``False`` if it was not written (it must be queued)."""
+        target = cast(DirectTarget, self._direct)
+        if group.size > PUSH_MAX_BYTES:
+            self.end_direct()
+            return False
+        key = target.key
+        data = frames.get(key) if frames is not None else None
+        if data is None:
+            try:
+                data = target.frame(group.batches)
+            except Exception:
+                # Not in the source's task: the client's own producer meets the
+                # same failure on its path, and its response is aborted.
+                self.end_direct()
+                return False
+            if frames is not None:
+                frames[key] = data
+        result = target.write(data)
+        if result is WriteResult.SENT:
+            return True
+        self.end_direct()  # behind, or refused: the producer takes over
+        return result is WriteResult.BEHIND
+
+    def beat_direct(self, frames: Frames) -> None:
+        """Write a heartbeat in push mode (the fan-out's timer found this client idle)."""
+        target = self._direct
+        if target is None:
+            return
+        key = ("heartbeat", target.key)
+        if key not in frames:
+            frames[key] = target.heartbeat_frame()
+        data = frames[key]
+        if data is not None and target.write(data) is not WriteResult.SENT:
+            self.end_direct()
+
+    @property
+    def direct(self) -> bool:
+        """Whether the subscription is in push mode."""
+        return self._direct is not None
+
+    def can_push(self) -> bool:
+        """Whether push mode may start: nothing queued or being delivered, nothing to skip."""
+        return not (self.closed or self._skip is not None or self.pending())
+
+    def begin_direct(
+        self,
+        target: DirectTarget,
+        idle: float | None,
+        now: float,
+        on_end: Callable[[Subscription], None],
+    ) -> None:
+        """Enter push mode (``FanOut.push_directly``); ``on_end`` runs when it ends."""
+        self._direct = target
+        self._direct_since = now
+        self._direct_idle = idle
+        self._on_direct_end = on_end
+
+    def end_direct(self) -> None:
+        """Leave push mode (idempotent) and wake the producer, which takes over."""
+        if self._direct is None:
+            return
+        self._direct = None
+        on_end, self._on_direct_end = self._on_direct_end, None
+        if on_end is not None:
+            on_end(self)
         self._wakeup.set()
 
     def _unseen(self, batches: Sequence[LogBatch]) -> list[LogBatch]:
@@ -380,6 +501,12 @@ class Subscription:
     def pending(self) -> bool:
         return bool(self._current or self._queue or self._skipped)
 
+    async def wait_direct(self) -> None:
+        """Sleep until push mode ends or something is queued (``FanOut.push_directly``)."""
+        self._wakeup.clear()
+        if self._direct is not None and not self.pending():
+            await self._wakeup.wait()
+
     async def wait(self) -> None:
         """Wait until something is queued (the overview peeks without reading)."""
         while not self.pending():
@@ -402,6 +529,7 @@ class Subscription:
         if self.closed:
             return
         self.closed = True
+        self.end_direct()
         if self._idle_timer is not None:
             self._idle_timer.cancel()
             self._idle_timer = None
@@ -436,6 +564,10 @@ class FanOut:
         self._on_empty = on_empty
         self._subscriptions: set[Subscription] = set()
         self._observers: list[Observer] = []
+        # Push mode: the subscriptions in it, when the last publish was, the heartbeat timer.
+        self._direct: set[Subscription] = set()
+        self._published_at = 0.0
+        self._beat: asyncio.TimerHandle | None = None
         for hook in _new_fanout_hooks:
             hook(self)
 
@@ -456,6 +588,7 @@ class FanOut:
         """Unregister; ``on_empty`` runs when the last subscriber has left."""
         if subscription not in self._subscriptions:
             return
+        subscription.end_direct()
         self._subscriptions.discard(subscription)
         if not self._subscriptions and self._on_empty is not None:
             self._on_empty()
@@ -481,5 +614,71 @@ class FanOut:
             except Exception:
                 logger.exception("log observer %r failed", observer)
         group = Group.of(batch.slices())  # one for every subscriber
+        frames: Frames = {}  # and each push-mode framing once
+        if self._direct:
+            self._published_at = asyncio.get_running_loop().time()
         for subscription in list(self._subscriptions):
-            subscription.push_group(group)
+            subscription.push_group(group, frames)
+
+    @property
+    def direct_count(self) -> int:
+        """How many subscriptions are in push mode now."""
+        return len(self._direct)
+
+    async def push_directly(
+        self, subscription: Subscription, target: DirectTarget, idle: float | None
+    ) -> None:
+        """Deliver ``subscription``'s groups straight to ``target`` while its client keeps up.
+
+        Returns once the subscription is back on its queue (it fell behind,
+        a burst came, or it closed); at once if push mode cannot start (see
+        ``Subscription.can_push``). The caller's task sleeps meanwhile: no
+        wake-up per event. ``idle``: heartbeat interval, from this fan-out's
+        one timer.
+        """
+        if subscription not in self._subscriptions or not subscription.can_push():
+            return
+        loop = asyncio.get_running_loop()
+        subscription.begin_direct(target, idle, loop.time(), self._direct.discard)
+        self._direct.add(subscription)
+        if idle is not None and (self._beat is None or self._beat.when() > loop.time() + idle):
+            self._arm_beat(loop)
+        try:
+            while subscription.direct:
+                await subscription.wait_direct()
+        finally:
+            subscription.end_direct()
+
+    def _arm_beat(self, loop: asyncio.AbstractEventLoop) -> None:
+        """One timer for every pushed client's heartbeat, at the earliest one due.
+
+        Re-armed when it fires (not per publish): a source that publishes
+        often costs one idle check per heartbeat interval.
+        """
+        due = min(
+            (
+                max(self._published_at, s._direct_since) + s._direct_idle
+                for s in self._direct
+                if s._direct_idle is not None
+            ),
+            default=None,
+        )
+        if due is None:
+            return
+        if self._beat is not None:
+            if self._beat.when() <= due:
+                return
+            self._beat.cancel()
+        self._beat = loop.call_at(due, self._beat_due, loop)
+
+    def _beat_due(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._beat = None
+        now = loop.time()
+        frames: Frames = {}
+        for subscription in list(self._direct):
+            idle = subscription._direct_idle
+            since = max(self._published_at, subscription._direct_since)
+            if idle is not None and now >= since + idle - _TIMER_SLACK:
+                subscription._direct_since = now
+                subscription.beat_direct(frames)
+        self._arm_beat(loop)

@@ -21,17 +21,23 @@ encoder (``streams.logs.encoding``). Choices:
 * **Encode once**: an unfiltered client's event keeps the fan-out's shared
   batches, whose encoding is cached on the batch; a filtered one carries its
   own lines.
+* **Push mode** (``direct``): an unfiltered client that has caught up (its
+  queue empty, every event it was given sent) hands its delivery to the
+  fan-out, which writes each group's bytes to its socket; the producer
+  sleeps until the client falls behind, then takes over from the queue, and
+  hands back at the next frame boundary where it has caught up again.
+  ``lone_group_events`` is what both paths send for one published group.
 * Cleanup in ``finally:`` unsubscribes (a source may stop with its last
   subscriber); ``CancelledError`` is never swallowed.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Final
 
-from streams.logs.fanout import SLICE_BYTES, Delivery, LogBatch
+from streams.logs.fanout import SLICE_BYTES, Delivery, DirectTarget, LogBatch
 from streams.logs.lines import LogCursor, LogLine
 from streams.logs.patterns import LineMatcher
 from streams.logs.redacted import redacted_batch, redacted_line
@@ -139,18 +145,28 @@ async def follow_log(
     after: LogCursor | None = None,
     line_filter: LineFilter | None = None,
     idle: float | None = None,
+    direct: DirectTarget | None = None,
 ) -> AsyncGenerator[LogEvent]:
     """Backfill (or resume after ``after``), then live lines of ``source``, as events.
 
     With ``idle``, an ``IdleEvent`` follows every ``idle`` seconds without lines.
+    With ``direct`` (and no filter), live groups go straight to it whenever
+    the client keeps up (push mode, see the module docstring); it must write
+    the bytes this generator's encoder would (``streams.logs.push``), so the
+    stream is the same either way. Each time this generator is resumed, the
+    events it gave before have been sent: only then may it hand over.
     """
     line_filter = line_filter or LineFilter()
     subscription = source.subscribe()
+    if line_filter.active:
+        direct = None  # a filtered client's lines are its own: never pushed
     try:
         async for event in _opening(subscription, backfill, after, line_filter):
             yield event
         subscription.release()
         while True:
+            if direct is not None and subscription.can_push():
+                await subscription.fanout.push_directly(subscription, direct, idle)
             delivery = await subscription.next(idle, DELIVERY_BYTES)
             if delivery is None:
                 yield IDLE
@@ -159,6 +175,33 @@ async def follow_log(
                 yield event
     finally:
         subscription.close()
+
+
+def delivery_runs(batches: Sequence[LogBatch], max_bytes: int) -> Iterator[list[LogBatch]]:
+    """``batches`` in the reads ``Subscription.next(max_bytes=)`` makes of them alone.
+
+    At least one batch per read, then as many as fit in ``max_bytes``.
+    """
+    run: list[LogBatch] = []
+    size = 0
+    for batch in batches:
+        if run and size + batch.size > max_bytes:
+            yield run
+            run, size = [], 0
+        run.append(batch)
+        size += batch.size
+    if run:
+        yield run
+
+
+def lone_group_events(batches: Sequence[LogBatch], line_filter: LineFilter) -> Iterator[LogEvent]:
+    """The events ``follow_log`` gives a client that keeps up for one published group.
+
+    What push mode frames once for every client (``streams.logs.push``):
+    the same reads, split at the same notices, redacted the same way.
+    """
+    for run in delivery_runs(batches, DELIVERY_BYTES):
+        yield from _delivery_events(Delivery(0, None, run), run[0].cursor, line_filter)
 
 
 def _delivery_events(

@@ -74,6 +74,10 @@ class SourceSummary:
 
     exists: bool
     size: int = 0
+    #: This process's live clients of the source, and how many are in push mode
+    #: (``streams.logs.fanout``): known on the event loop only, 0 elsewhere.
+    clients: int = 0
+    pushed: int = 0
 
 
 class SourceSubscription(Subscription, abc.ABC):

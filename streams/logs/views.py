@@ -12,10 +12,11 @@ before.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncGenerator
 from dataclasses import replace
 
-from django.http import HttpRequest, HttpResponseBadRequest
+from django.http import HttpRequest, HttpResponseBadRequest, JsonResponse
 from django.http.response import HttpResponseBase
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET
@@ -27,9 +28,11 @@ from streams.jobs.encoding import merge
 from streams.jobs.notices import with_notices
 from streams.jobs.overview import overview_job_events
 from streams.logs.encoding import sse_events, text_chunks
+from streams.logs.fanout import DirectTarget
 from streams.logs.follow import LogEvent, follow_log
 from streams.logs.forms import AT_CONTEXT_LINES, LogQuery, LogStreamForm
 from streams.logs.overview import overview_events
+from streams.logs.push import push_target
 from streams.logs.redacted import client_redactor
 from streams.logs.redaction import Redactor
 from streams.logs.sources import LogSource, all_sources, get_source_or_404
@@ -40,12 +43,17 @@ def bad_request(form: LogStreamForm) -> HttpResponseBadRequest:
 
 
 async def follow(
-    source: LogSource, query: LogQuery, redactor: Redactor | None
+    source: LogSource,
+    query: LogQuery,
+    redactor: Redactor | None,
+    direct: DirectTarget | None = None,
 ) -> AsyncGenerator[LogEvent]:
     """The producer a validated query asks for (idle beats at the configured heartbeat).
 
     A permalink (``at=``) resumes from ``AT_CONTEXT_LINES`` lines before its
     line; a ``Last-Event-ID`` (the browser reconnecting) wins over it.
+    ``direct``: push-mode delivery where the server offers it
+    (``streams.logs.push``).
     """
     after = query.after
     if after is None and query.at is not None:
@@ -56,6 +64,7 @@ async def follow(
         after=after,
         line_filter=replace(query.line_filter, redactor=redactor),
         idle=heartbeat_seconds(),
+        direct=direct,
     )
 
 
@@ -68,7 +77,8 @@ async def log_stream(request: HttpRequest, name: str) -> HttpResponseBase:
         return bad_request(form)
     query = form.log_query()
     redactor = await client_redactor(request)
-    messages = sse_events(await follow(source, query, redactor), query.fmt)
+    direct = push_target(request, query.fmt, redactor)
+    messages = sse_events(await follow(source, query, redactor, direct), query.fmt)
     # A browser page: the user's job notices ride along (without id:, so resume is intact).
     if query.fmt == "html":
         messages = with_notices(messages, (await request.auser()).pk)
@@ -83,8 +93,28 @@ async def log_text_stream(request: HttpRequest, name: str) -> HttpResponseBase:
     if not form.is_valid():
         return bad_request(form)
     redactor = await client_redactor(request)
-    events = await follow(source, form.log_query(), redactor)
+    direct = push_target(request, "text", redactor)
+    events = await follow(source, form.log_query(), redactor, direct)
     return TextStreamResponse(text_chunks(events))
+
+
+@require_GET
+@stream_staff_required
+async def log_clients(request: HttpRequest, name: str) -> HttpResponseBase:
+    """This process's live clients of a source, and how many are in push mode (JSON).
+
+    For operators and tests: which path deliveries take. Per server process,
+    like the fan-out it reads (``serve --workers N`` has one per worker).
+    """
+    summary = get_source_or_404(name).summary()
+    return JsonResponse(
+        {
+            "source": name,
+            "process": os.getpid(),
+            "clients": summary.clients,
+            "pushed": summary.pushed,
+        }
+    )
 
 
 def page_url(name: str) -> str:

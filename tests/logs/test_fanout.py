@@ -23,6 +23,7 @@ from django.http import Http404, HttpRequest
 from django.http.response import HttpResponseBase
 from django.test import override_settings
 
+from streams.http.push import WriteResult
 from streams.http.sse import Event
 from streams.logs import sources
 from streams.logs.encoding import EVENT_DATA_BYTES, Format, lines_to_sse, text_chunks
@@ -31,6 +32,7 @@ from streams.logs.follow import LinesEvent, NoticeEvent, SkippedEvent, follow_lo
 from streams.logs.forms import LogStreamForm
 from streams.logs.lines import LineParser, LogCursor, LogLine
 from streams.logs.sources import Resume, SourceSubscription, SourceSummary, UnknownSource
+from tests.support.wait import async_wait_until
 
 WAIT: Final = 5.0
 GONE: Final = "That sequence number is no longer kept."
@@ -369,3 +371,82 @@ async def test_the_queue_is_bounded_in_bytes_and_a_read_takes_at_most_max_bytes(
     assert str(rest.skipped_cursor) == "seq-110"
     assert [line.text for b in rest.batches for line in b.lines] == ["z" * 99] * 30
     assert sub.queued_bytes == sub.queued_lines == 0
+
+
+@dataclass
+class Socketless:
+    """A push-mode target at the fan-out's seam: what it would write, and what the socket says.
+
+    The real writer (``streams.http.push.DirectWriter``) needs a server's
+    socket; tests/logs/test_push_mode.py drives it on a real server. Here
+    the results are chosen, to pin what the fan-out does with each.
+    """
+
+    results: list[WriteResult]
+    fail: bool = False
+    written: list[bytes] = field(default_factory=list)
+    key: str = "memory"
+
+    def frame(self, batches: tuple[LogBatch, ...]) -> bytes:
+        if self.fail:
+            raise ValueError("cannot encode")
+        return "".join(line.text for b in batches for line in b.lines).encode()
+
+    def heartbeat_frame(self) -> bytes | None:
+        return b":beat"
+
+    def write(self, data: bytes) -> WriteResult:
+        result = self.results.pop(0) if self.results else WriteResult.SENT
+        if result is not WriteResult.REFUSED:
+            self.written.append(data)
+        return result
+
+
+async def _pushing(
+    source: MemorySource, target: Socketless
+) -> tuple[Subscription, asyncio.Task[None]]:
+    subscription = source.subscribe()
+    task = asyncio.create_task(source.fanout.push_directly(subscription, target, None))
+    await async_wait_until(lambda: subscription.direct)
+    return subscription, task
+
+
+@pytest.mark.parametrize(
+    ("result", "queued"),
+    [(WriteResult.BEHIND, []), (WriteResult.REFUSED, ["two"])],
+    ids=["behind: written, then queued", "refused: queued"],
+)
+async def test_a_pushed_client_the_socket_cannot_take_goes_back_to_its_queue(
+    result: WriteResult, queued: list[str]
+):
+    source = MemorySource()
+    target = Socketless([WriteResult.SENT, result])
+    subscription, task = await _pushing(source, target)
+    source.write("one")
+    assert target.written == [b"one"]
+    assert subscription.direct
+    source.write("two")
+    await asyncio.wait_for(task, 1)  # push mode ended: the producer takes over
+    assert not subscription.direct
+    source.write("three")  # on the queue now, after whatever "two" became
+    delivery = await subscription.next(max_bytes=None)
+    assert [line.text for b in delivery.batches for line in b.lines] == [*queued, "three"]
+    assert source.fanout.direct_count == 0
+    subscription.close()
+
+
+async def test_a_group_push_mode_cannot_encode_goes_to_the_queue_and_the_source_goes_on():
+    source = MemorySource()
+    other = Socketless([])
+    failing = Socketless([], fail=True, key="failing")
+    subscription, task = await _pushing(source, failing)
+    _, other_task = await _pushing(source, other)
+    source.write("cannot encode")  # the publish itself does not raise
+    await asyncio.wait_for(task, 1)
+    delivery = await subscription.next(max_bytes=None)
+    assert [line.text for b in delivery.batches for line in b.lines] == ["cannot encode"]
+    assert other.written == [b"cannot encode"]  # everyone else is served
+    other_task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await other_task
+    assert source.fanout.direct_count == 0

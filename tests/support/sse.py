@@ -105,7 +105,9 @@ class RawEventStream:
         *,
         receive_buffer: int | None = None,
         timeout: float = READ_TIMEOUT,
+        content_type: bytes = b"text/event-stream",
     ) -> None:
+        """``content_type``: another stream's (``text/plain``) to read its ``body`` raw."""
         self.sock = socket.socket()
         if receive_buffer is not None:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
@@ -115,6 +117,7 @@ class RawEventStream:
             f"GET {path} HTTP/1.1\r\nHost: {server.host}\r\nCookie: {cookie}\r\n\r\n".encode()
         )
         self.received = 0  # bytes off the socket, head included
+        self.body = bytearray()  # the response body so far, de-chunked
         self._chunks = ChunkedDecoder()
         raw = b""
         while b"\r\n\r\n" not in raw:
@@ -125,12 +128,13 @@ class RawEventStream:
         self.received += len(raw)
         head, rest = raw.split(b"\r\n\r\n", 1)
         assert head.split(b"\r\n", 1)[0].split()[1] == b"200", head
-        assert b"text/event-stream" in head, head
+        assert content_type in head, head
         self._text = b""
         self._early = self._feed(rest)  # events that came with the head
 
     def _feed(self, data: bytes) -> list[ServerSentEvent]:
         self._chunks.feed(data)
+        self.body += self._chunks.body
         self._text += bytes(self._chunks.body)
         self._chunks.body.clear()
         complete, sep, self._text = self._text.rpartition(b"\n\n")
@@ -146,6 +150,15 @@ class RawEventStream:
             raise ConnectionError("the server closed the stream")
         self.received += len(data)
         return self._feed(data)
+
+    def body_until(self, text: bytes, timeout: float = 30.0) -> None:
+        """Read at full speed until the body holds ``text`` (any stream, SSE or not)."""
+        deadline = time.monotonic() + timeout
+        self._early = []
+        while text not in self.body:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} not within {timeout}s; last: {self.body[-200:]!r}")
+            self.read()
 
     def events_until(
         self, until: Callable[[ServerSentEvent], bool], timeout: float = 30.0

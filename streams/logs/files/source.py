@@ -45,12 +45,16 @@ class FileSource:
 
     def summary(self) -> SourceSummary:
         """Whether the file exists and its size; a file this process still follows exists."""
+        tailer = running_tailer(self.path)
+        clients, pushed = (
+            (tailer.fanout.subscriber_count, tailer.fanout.direct_count) if tailer else (0, 0)
+        )
         try:
             stat = self.path.stat()
         except OSError:
-            tailer = running_tailer(self.path)
-            return SourceSummary(exists=tailer is not None and tailer.position.inode != 0)
-        return SourceSummary(exists=True, size=stat.st_size)
+            exists = tailer is not None and tailer.position.inode != 0
+            return SourceSummary(exists=exists, clients=clients, pushed=pushed)
+        return SourceSummary(exists=True, size=stat.st_size, clients=clients, pushed=pushed)
 
     async def context_start(self, cursor: LogCursor, before: int) -> LogCursor:
         """The cursor ``before`` lines ahead of the line ``cursor`` ends (a permalink's context).

@@ -76,7 +76,11 @@ class RedisSource:
         """
         reader = running_reader(self.url, self.stream)
         if reader is not None:
-            return SourceSummary(exists=reader.exists or not reader.settled.is_set())
+            return SourceSummary(
+                exists=reader.exists or not reader.settled.is_set(),
+                clients=reader.fanout.subscriber_count,
+                pushed=reader.fanout.direct_count,
+            )
         try:
             with redis.Redis.from_url(
                 self.url, socket_timeout=SUMMARY_TIMEOUT, socket_connect_timeout=SUMMARY_TIMEOUT

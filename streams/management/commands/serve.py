@@ -80,6 +80,7 @@ class Command(BaseCommand):
                 [where],
                 ready=lambda: self._ready(url, ready_fd),
                 proxy_headers=proxy_headers,
+                push=conf.push_delivery(),
             )
             if not served:
                 sys.exit(1)
