@@ -492,7 +492,7 @@ def sse_tables(recs: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
                     f"with STREAMBOARD_PUSH=0 ({sb['p50'] / queued['p50']:.2f}x)"
                 )
             two = med.get(STREAMBOARD_2W)
-            if two and two["p99"] is not None and best["p99"]:
+            if two and two["p99"] is not None and best["p99"] and n >= 5000:
                 ratio = two["p99"] / best["p99"]
                 verdicts.append(
                     f"- N={n:,} serve --workers 2 latency p99: {fmt(two['p99'])} ms vs "
