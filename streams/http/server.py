@@ -19,6 +19,11 @@ Three things plain daphne (4.2) gets wrong for long streams, fixed here:
   socket refuses bytes, and an autotuned send buffer takes megabytes of a
   slow client's stream first (2.7 MiB measured on loopback). Streaming
   responses set ``TCP_NOTSENT_LOWAT`` (see ``bound_kernel_buffer``).
+
+And one thing it does slowly: Twisted writes on the loop's next turn, with two
+``epoll_ctl`` calls per write. Body parts after the head go straight to the
+socket when it takes them (``_write_directly``), and live log streams may skip
+the ASGI path altogether (push mode, ``streams.http.push``).
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from twisted.internet.interfaces import IPushProducer
 from zope.interface import implementer  # type: ignore[import-untyped]
 
 from streams.http.handler import FLOW_CONTROL
-from streams.http.push import PUSH, direct_writer
+from streams.http.push import PUSH, DirectWriter, WriteResult, direct_writer
 
 # Named by the socket module on Linux and macOS; elsewhere the kernel is left alone.
 TCP_NOTSENT_LOWAT: int | None = getattr(socket, "TCP_NOTSENT_LOWAT", None)
@@ -102,6 +107,9 @@ class StreamboardServer(Server):  # type: ignore[misc]  # daphne ships no types:
     #: Offer push-mode delivery (``streams.http.push``); ``False`` (``STREAMBOARD_PUSH``)
     #: leaves every stream on the ordinary path.
     push: bool = True
+    #: Send streaming body parts straight to the socket when it takes them
+    #: (``_write_directly``), on every path.
+    direct_writes: bool = True
 
     async def handle_reply(self, protocol: Any, message: dict[str, Any]) -> None:
         """daphne's ``send``: write the message, then wait while the transport is paused.
@@ -124,7 +132,9 @@ class StreamboardServer(Server):  # type: ignore[misc]  # daphne ships no types:
             # would otherwise fill an autotuned send buffer.
             details["kernel_bounded"] = True
             self.bound_kernel_buffer(protocol)
-        await super().handle_reply(protocol, message)
+        writer = details.get("writer") if streaming and details is not None else None
+        if writer is None or not self._write_directly(protocol, writer, message, details):
+            await super().handle_reply(protocol, message)
         if details is None or not _responding(protocol):
             return
         gate = details.get("send_gate")
@@ -133,6 +143,28 @@ class StreamboardServer(Server):  # type: ignore[misc]  # daphne ships no types:
             protocol.registerProducer(gate, True)
         if gate.paused:
             await gate.wait()
+
+    @staticmethod
+    def _write_directly(
+        protocol: Any, writer: DirectWriter, message: dict[str, Any], details: dict[str, Any]
+    ) -> bool:
+        """Send a body part after the head at once, if the socket takes it; else ``False``.
+
+        What twisted.web's ``Request.write`` would send (one HTTP chunk), but
+        straight to the socket when nothing is waiting in Twisted's buffer
+        (``streams.http.push.DirectWriter``): Twisted's own ``write`` only
+        buffers, registers the socket for writing (an ``epoll_ctl``), sends on
+        the loop's next turn and unregisters it (another), per message per
+        client. The head, the last part, an empty part, or a transport that
+        cannot take the bytes go through daphne as before.
+        """
+        body = message.get("body", b"")
+        if not body or not protocol.startedWriting or details.get("disconnected"):
+            return False
+        if writer.write(writer.frame(body)) is WriteResult.REFUSED:
+            return False
+        protocol.sentLength += len(body)
+        return True
 
     def bound_kernel_buffer(self, protocol: Any) -> None:
         """Cap the bytes the kernel accepts for this streaming response but cannot send yet.
@@ -168,15 +200,18 @@ class StreamboardServer(Server):  # type: ignore[misc]  # daphne ships no types:
 
     def create_application(self, protocol: Any, scope: dict[str, Any]) -> Any:
         """Start the application; abort the connection if it ends mid-response."""
-        self.offer_extensions(scope, protocol)
+        writer = direct_writer(protocol) if self.direct_writes else None
+        self.offer_extensions(scope, writer)
         queue = super().create_application(protocol, scope)
         details = self.connections.get(protocol)
+        if details is not None and writer is not None:
+            details["writer"] = writer
         instance = details.get("application_instance") if details is not None else None
         if instance is not None:
             instance.add_done_callback(lambda _: self._application_done(protocol))
         return queue
 
-    def offer_extensions(self, scope: dict[str, Any], protocol: Any = None) -> None:
+    def offer_extensions(self, scope: dict[str, Any], writer: DirectWriter | None = None) -> None:
         """Announce in the scope what this server does beyond plain ASGI.
 
         * ``streamboard.flow_control``: every ``http.response.body`` send waits
@@ -189,10 +224,8 @@ class StreamboardServer(Server):  # type: ignore[misc]  # daphne ships no types:
             return
         extensions = scope.setdefault("extensions", {})
         extensions[FLOW_CONTROL] = {}
-        if self.push and protocol is not None:
-            writer = direct_writer(protocol)
-            if writer is not None:
-                extensions[PUSH] = {"writer": writer}
+        if self.push and writer is not None:
+            extensions[PUSH] = {"writer": writer}
 
     def _application_done(self, protocol: Any) -> None:
         """Abort (RST, no terminating chunk) a response the application left unfinished.
