@@ -167,8 +167,8 @@ def enqueue_on_commit(job: ExportJob) -> None:
 def retry_export(job: ExportJob, user: Any = None) -> ExportJob:
     """The same export again (model, stored query with its fields, format) as a new job.
 
-    Not linked to ``job``: ``ExportJob`` has no field for it, and one is not
-    worth a migration; the new job's page shows the same query. The rows are
+    Linked to ``job`` (``retry_of``), as a tracked job's retry is; the new
+    job's page links back to the one it retries. The rows are
     those the query selects when the new job runs, so a retry of a filtered
     changelist exports today's matches. ``user`` (default: the old job's)
     owns the new job; the worker checks their permission as for any export.
@@ -178,6 +178,7 @@ def retry_export(job: ExportJob, user: Any = None) -> ExportJob:
         model_label=job.model_label,
         query=job.query,
         format=job.format,
+        retry_of=job,
     )
     enqueue_on_commit(new)
     return new

@@ -96,6 +96,9 @@ class ExportJob(models.Model):
         max_length=200, blank=True, help_text="the finished file in STREAMBOARD_EXPORT_DIR"
     )
     task_id = models.CharField(max_length=64, blank=True)
+    retry_of = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="retries"
+    )
 
     objects = ExportJobQuerySet.as_manager()
 

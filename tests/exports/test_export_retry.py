@@ -73,6 +73,11 @@ def test_retry_from_the_page_exports_the_same_query_fields_and_format_as_a_new_j
     assert (task.args_kwargs["args"], str(task.id)) == ([again.pk], again.task_id)
     failed.refresh_from_db()
     assert failed.status == ExportJob.Status.FAILED  # the old job stays as it ended
+    # Linked both ways: the new job names the old one, and its page links to it.
+    assert again.retry_of == failed
+    assert list(failed.retries.all()) == [again]
+    new_page = root_client.get(f"/exports/{again.pk}/").content.decode()
+    assert f'<dt>Retry of</dt><dd><a href="/exports/{failed.pk}/">#{failed.pk}</a>' in new_page
 
     assert execute_job(again.pk) == ExportJob.Status.SUCCEEDED
     again.refresh_from_db()
