@@ -10,11 +10,6 @@ public surface only (``Tailer``, ``subscribe``, ``position``), so they stay
 valid when the reader moves into its own module.
 """
 
-# The tests write the followed file from the event loop on purpose (as a
-# writer process would, between two looks of the tailer), and poll the
-# tailer's position with a deadline.
-# ruff: noqa: ASYNC240, ASYNC110
-
 from __future__ import annotations
 
 import asyncio
@@ -30,6 +25,7 @@ import pytest
 from streams.logs.fanout import Subscription
 from streams.logs.files.cursor import Cursor
 from streams.logs.files.tailer import Tailer
+from tests.support.wait import async_wait_until
 
 WAIT = 10.0
 ROUNDS = 30
@@ -37,12 +33,12 @@ ROUNDS = 30
 
 async def caught_up(tailer: Tailer, path: Path) -> None:
     """Wait until the tailer has read everything the file holds now."""
-    async with asyncio.timeout(WAIT):
-        while True:
-            stat = path.stat()
-            if tailer.position == Cursor(stat.st_ino, stat.st_size):
-                return
-            await asyncio.sleep(0.005)
+
+    def read_all() -> bool:
+        stat = path.stat()
+        return tailer.position == Cursor(stat.st_ino, stat.st_size)
+
+    await async_wait_until(read_all, WAIT, "the tailer caught up", step=0.005)
 
 
 async def receive(subscription: Subscription, count: int) -> list[str]:
@@ -192,9 +188,12 @@ async def test_copytruncate_with_a_writer_thread_that_never_waits(tmp_path: Path
     thread.start()
     try:
         for _ in range(10):
-            async with asyncio.timeout(WAIT):
-                while log.stat().st_size < 32 * 1024 and thread.is_alive():
-                    await asyncio.sleep(0.002)
+            await async_wait_until(
+                lambda: log.stat().st_size >= 32 * 1024 or not thread.is_alive(),
+                WAIT,
+                "32 KiB written since the last truncation",
+                step=0.002,
+            )
             with pause:
                 await caught_up(tailer, log)
                 shutil.copyfile(log, tmp_path / "app.log.1")
