@@ -25,6 +25,7 @@ import pytest
 from streams.logs.fanout import Subscription
 from streams.logs.files.cursor import Cursor
 from streams.logs.files.tailer import Tailer
+from tests.logs.test_tailer import following
 from tests.support.wait import async_wait_until
 
 WAIT = 10.0
@@ -73,10 +74,8 @@ def lines_for(round_: int, at_least_bytes: int) -> list[str]:
 async def test_truncate_and_regrow_past_the_old_offset_loses_and_mangles_nothing(tmp_path: Path):
     log = tmp_path / "app.log"
     log.write_text("".join(f"before {i} " + "y" * 50 + "\n" for i in range(40)))
-    tailer = Tailer(log, queue_limit=100_000)
-    subscription = tailer.subscribe()
-    expected: list[str] = []
-    try:
+    async with following(log, queue_limit=100_000) as (tailer, subscription):
+        expected: list[str] = []
         for round_ in range(ROUNDS):
             await caught_up(tailer, log)
             old_size = log.stat().st_size
@@ -86,19 +85,14 @@ async def test_truncate_and_regrow_past_the_old_offset_loses_and_mangles_nothing
                 f.write("".join(line + "\n" for line in lines))
             expected += lines
         assert await receive(subscription, len(expected)) == expected
-    finally:
-        subscription.close()
-        await tailer.wait_closed()
 
 
 async def test_truncate_and_a_shorter_rewrite_loses_and_mangles_nothing(tmp_path: Path):
     """The case that works today, kept working by the fix: the file is shorter than before."""
     log = tmp_path / "app.log"
     log.write_text("".join(f"before {i} " + "y" * 50 + "\n" for i in range(400)))
-    tailer = Tailer(log, queue_limit=100_000)
-    subscription = tailer.subscribe()
-    expected: list[str] = []
-    try:
+    async with following(log, queue_limit=100_000) as (tailer, subscription):
+        expected: list[str] = []
         for round_ in range(ROUNDS):
             await caught_up(tailer, log)
             lines = [f"round {round_:02d} short line {i}" for i in range(3)]
@@ -112,9 +106,6 @@ async def test_truncate_and_a_shorter_rewrite_loses_and_mangles_nothing(tmp_path
                 f.write("".join(line + "\n" for line in padding))
             expected += padding
         assert await receive(subscription, len(expected)) == expected
-    finally:
-        subscription.close()
-        await tailer.wait_closed()
 
 
 async def test_copytruncate_with_a_writer_that_keeps_its_handle_loses_and_mangles_nothing(
