@@ -102,3 +102,26 @@ def parse_log_sources(raw: str, name: str = "STREAMBOARD_LOGS") -> dict[str, Pat
     if not sources:
         raise ImproperlyConfigured(f"{name} names no log source.")
     return sources
+
+
+def parse_log_rotation(raw: str, name: str = "STREAMBOARD_LOG_ROTATION") -> dict[str, list[str]]:
+    """Parse ``"app=app-*.log.gz;app-*.log,web=web.log.old"`` into ``{name: [glob, ...]}``.
+
+    Sources are separated by ``,`` as in ``STREAMBOARD_LOGS``, a source's
+    patterns by ``;``. Which names are sources, and what a pattern may hold,
+    is ``streams.conf.check_log_rotation``'s to say.
+    """
+    rotation: dict[str, list[str]] = {}
+    for item in raw.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        key, sep, patterns = item.partition("=")
+        key = key.strip()
+        globs = [glob.strip() for glob in patterns.split(";") if glob.strip()]
+        if not sep or not key or not globs:
+            raise ImproperlyConfigured(f"{name}: {item!r} is not of the form name=glob;glob.")
+        if key in rotation:
+            raise ImproperlyConfigured(f"{name}: source {key!r} is named twice.")
+        rotation[key] = globs
+    return rotation

@@ -20,6 +20,7 @@ from dashboard.environment import (
     env_int,
     env_list,
     env_str,
+    parse_log_rotation,
     parse_log_sources,
 )
 from streams import conf
@@ -146,6 +147,14 @@ LOGIN_URL = "admin:login"
 STREAMBOARD_DEMO_LOG = VAR_DIR / "logs" / "demo.log"
 if log_sources := env_str("STREAMBOARD_LOGS", ""):
     STREAMBOARD_LOGS = parse_log_sources(log_sources)  # unset: the demo log alone
+# Rotated files of a file source, as glob patterns on names in its directory
+# (unset: logrotate's numbered and dated names, Python's dated ones).
+if log_rotation := env_str("STREAMBOARD_LOG_ROTATION", ""):
+    STREAMBOARD_LOG_ROTATION = parse_log_rotation(log_rotation)
+    conf.check_log_rotation(
+        STREAMBOARD_LOG_ROTATION,
+        STREAMBOARD_LOGS if log_sources else {conf.DEMO_SOURCE: STREAMBOARD_DEMO_LOG},
+    )
 if export_dir := env_str("STREAMBOARD_EXPORT_DIR", ""):
     STREAMBOARD_EXPORT_DIR = Path(export_dir)  # unset: MEDIA_ROOT / "exports"
 

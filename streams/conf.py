@@ -43,6 +43,8 @@ DEFAULTS: Mapping[str, Any] = MappingProxyType(
         "STREAMBOARD_REDIS_LOG_MAXLEN": 100_000,
         "STREAMBOARD_REDIS_LOG_MAX_AGE_SECONDS": 0.0,
         "STREAMBOARD_REDACT": ("email", "bearer", "api_key", "card"),
+        # Source name -> glob patterns of its rotated files' names; unlisted: the built-in ones.
+        "STREAMBOARD_LOG_ROTATION": {},
     }
 )
 EXPORT_SUBDIR = "exports"
@@ -187,6 +189,52 @@ def redis_log_maxlen() -> int:
 def redis_log_max_age() -> float:
     """How old (seconds) a ``redis:`` log stream's entries may grow (``XTRIM MINID ~``; 0: any)."""
     return float(_get("STREAMBOARD_REDIS_LOG_MAX_AGE_SECONDS"))
+
+
+def check_log_rotation(raw: object, sources: Mapping[str, object]) -> dict[str, tuple[str, ...]]:
+    """``STREAMBOARD_LOG_ROTATION`` checked against the configured ``sources``.
+
+    Each key is a file source's name, each value a non-empty list of glob
+    patterns (``fnmatch``) on file names in that source's directory: a
+    pattern holds no ``/``, so a source never reaches outside its directory.
+    A ``redis:`` source has no rotated files. Called by ``dashboard.settings``
+    at start-up and by ``log_rotation`` on every read (settings set in code).
+    """
+    name = "STREAMBOARD_LOG_ROTATION"
+    if not isinstance(raw, Mapping):
+        raise ImproperlyConfigured(f"{name} must map source names to glob patterns, not {raw!r}.")
+    rotation: dict[str, tuple[str, ...]] = {}
+    for source, patterns in raw.items():
+        if source not in sources:
+            known = ", ".join(sorted(map(str, sources))) or "none"
+            raise ImproperlyConfigured(
+                f"{name}: {source!r} is not a log source (STREAMBOARD_LOGS names: {known})."
+            )
+        scheme, colon, _ = str(sources[source]).partition(":")
+        if colon and scheme.isidentifier():
+            raise ImproperlyConfigured(f"{name}: {source!r} is a {scheme}: source, not a file.")
+        if (
+            isinstance(patterns, str)
+            or not isinstance(patterns, list | tuple)
+            or not patterns
+            or not all(isinstance(p, str) and p.strip() and "/" not in p for p in patterns)
+        ):
+            raise ImproperlyConfigured(
+                f"{name}[{source!r}]: a non-empty list of glob patterns on file names "
+                f"(no '/'), not {patterns!r}."
+            )
+        rotation[str(source)] = tuple(p.strip() for p in patterns)
+    return rotation
+
+
+def log_rotation() -> dict[str, tuple[str, ...]]:
+    """Source name -> glob patterns naming its rotated files (``STREAMBOARD_LOG_ROTATION``).
+
+    A source listed here has exactly these rotated siblings (newest first by
+    modification time); one not listed has the built-in patterns
+    (``streams.logs.history.DEFAULT_ROTATED``).
+    """
+    return check_log_rotation(_get("STREAMBOARD_LOG_ROTATION"), log_sources())
 
 
 #: The built-in redaction kinds applied when ``STREAMBOARD_REDACT`` is not set.

@@ -42,6 +42,7 @@ from streams.logs.download import (
 from streams.logs.files.source import FileSource
 from streams.logs.follow import LineFilter
 from streams.logs.forms import MAX_QUERY, PermalinkForm
+from streams.logs.history import rotation_patterns
 from streams.logs.lines import LEVELS
 from streams.logs.patterns import PatternError, compile_regex
 from streams.logs.redacted import client_redactor
@@ -204,7 +205,8 @@ async def log_download(request: HttpRequest, name: str) -> HttpResponseBase:
         line_filter = LineFilter(form.line_matcher(), redactor)
         # Line times without a zone are the site's (TIME_ZONE), like since/until without one.
         context = TimeContext(timezone.get_default_timezone())
-        body = filtered_download(path, line_filter, form.time_range(), context)
+        rotated = rotation_patterns(name)
+        body = filtered_download(path, line_filter, form.time_range(), context, rotated)
         filename = f"{name}-filtered.log"
     else:
         assert redactor is not None

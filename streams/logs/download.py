@@ -28,13 +28,14 @@ import asyncio
 import gzip
 import os
 import threading
-from collections.abc import AsyncIterator, Generator, Iterator, Mapping
+from collections.abc import AsyncIterator, Generator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Final
 
 from streams.logs.files.cursor import Cursor
 from streams.logs.follow import LineFilter
 from streams.logs.history import (
+    DEFAULT_ROTATED,
     MAX_LINE_BYTES,
     MTIME_MARGIN,
     ORDER_SLACK_SECONDS,
@@ -239,12 +240,19 @@ async def in_thread(blocks: Generator[bytes]) -> AsyncIterator[bytes]:
 
 
 def filtered_download(
-    path: Path, line_filter: LineFilter, time_range: TimeRange, context: TimeContext
+    path: Path,
+    line_filter: LineFilter,
+    time_range: TimeRange,
+    context: TimeContext,
+    rotated: Sequence[str] = DEFAULT_ROTATED,
 ) -> AsyncIterator[bytes]:
-    """The body of a filtered download of the file source at ``path`` (see the module docstring)."""
+    """The body of a filtered download of the file source at ``path`` (see the module docstring).
+
+    ``rotated``: the name patterns of its rotated siblings (``history.rotation_patterns``).
+    """
 
     def blocks() -> Generator[bytes]:
-        yield from filtered_lines(history_files(path), line_filter, time_range, context)
+        yield from filtered_lines(history_files(path, rotated), line_filter, time_range, context)
 
     return in_thread(blocks())
 

@@ -7,8 +7,9 @@ in a worker thread a slice at a time, and tests drive it directly. Choices:
   directory (``DEFAULT_ROTATED``: logrotate's ``app.log.1``, ``app.log.2.gz``,
   its ``dateext`` ``app.log-20261201[.gz]``, and Python's
   ``TimedRotatingFileHandler`` ``app.log.2026-12-01``); a source may give its
-  own. Newest first: numbered ones by number, dated ones by date, numbered
-  before dated.
+  own as glob patterns (``STREAMBOARD_LOG_ROTATION``, ``rotation_patterns``).
+  Newest first: numbered ones by number, dated ones by date, numbered
+  before dated; names a glob found, by modification time.
 * **Newest first in bounded memory.** A plain file is read backwards in
   blocks (``BLOCK_BYTES``) with ``os.pread``; the bytes before a block's
   first line break belong to a line that started earlier and are carried
@@ -45,6 +46,7 @@ in a worker thread a slice at a time, and tests drive it directly. Choices:
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 import zlib
@@ -53,6 +55,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Final
 
+from streams import conf
 from streams.logs.lines import Level, at_least, detect_level, level_of_word, parse_json_object
 from streams.logs.patterns import LineMatcher
 from streams.logs.timestamps import TimeContext, TimeRange, line_time
@@ -83,6 +86,19 @@ DEFAULT_ROTATED: Final[tuple[str, ...]] = (
     r"{name}\.(?P<n>\d{1,6})(?:\.gz)?",
     r"{name}[-.](?P<date>\d{4}-?\d\d-?\d\d)(?:\.gz)?",
 )
+
+
+def rotation_patterns(source: str) -> tuple[str, ...]:
+    """The name patterns of ``source``'s rotated files: its configured globs, else the defaults.
+
+    A glob becomes a pattern without ``n`` or ``date`` groups, so what it finds
+    is ordered by modification time (a rotated file is last written when it
+    is rotated away).
+    """
+    globs = conf.log_rotation().get(source)
+    if globs is None:
+        return DEFAULT_ROTATED
+    return tuple(fnmatch.translate(glob) for glob in globs)
 
 
 @dataclass(frozen=True)

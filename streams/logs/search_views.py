@@ -27,7 +27,7 @@ from django.views.decorators.http import require_GET, require_safe
 from streams.conf import heartbeat_seconds, log_sources
 from streams.http.access import stream_staff_required
 from streams.http.responses import EventStreamResponse
-from streams.logs.history import SearchOptions, history_files
+from streams.logs.history import SearchOptions, history_files, rotation_patterns
 from streams.logs.lines import LEVELS
 from streams.logs.patterns import MAX_PATTERN
 from streams.logs.redaction import redactor_for
@@ -56,7 +56,7 @@ async def log_search_stream(request: HttpRequest, name: str) -> HttpResponseBase
         return HttpResponseBadRequest(form.error_text(), content_type="text/plain; charset=utf-8")
     query = form.search_query()
     redactor = await sync_to_async(redactor_for)(request.user)
-    files = await asyncio.to_thread(history_files, path)
+    files = await asyncio.to_thread(history_files, path, rotation_patterns(name))
     page = reverse("log-page", args=[name])
     # Line times without a zone are the site's (TIME_ZONE), like since/until without one.
     options = SearchOptions(context=TimeContext(timezone.get_default_timezone()))

@@ -1,11 +1,7 @@
 """Downloads: just the matching lines over current + rotated files, and the raw file redacted."""
 
-# Waiting for the files to close polls /proc: there is no event to wait on.
-# ruff: noqa: ASYNC110
-
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +12,7 @@ from django.test import Client
 
 from tests.logs.test_history import BASE, log_lines, open_fds_to, write
 from tests.support.asgi import StreamCall
+from tests.support.wait import async_wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -146,6 +143,4 @@ async def test_a_client_that_goes_stops_the_reading_and_closes_the_files(
     assert request.status == 200
     await request.read_until(lambda b: len(b) > 0)
     await request.hang_up()
-    async with asyncio.timeout(10):
-        while open_fds_to(tmp_path):
-            await asyncio.sleep(0.01)
+    await async_wait_until(lambda: not open_fds_to(tmp_path), 10, "the files closed")

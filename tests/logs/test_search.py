@@ -1,11 +1,11 @@
 """The async search producer: events in order, slices in a thread, reading stops with the client."""
 
-# The tests poll the process's open descriptors with a deadline (real state, no hook).
-# ruff: noqa: ASYNC110
-
 from __future__ import annotations
 
 import asyncio
+import itertools
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +15,7 @@ from streams.logs.patterns import LineMatcher
 from streams.logs.search import DoneEvent, ProgressEvent, ResultEvent, SearchEvent, search_events
 from streams.logs.timestamps import TimeRange
 from tests.logs.test_history import BASE, log_lines, open_fds_to, write
+from tests.support.wait import async_wait_until
 
 WAIT = 10.0
 
@@ -93,8 +94,7 @@ async def test_a_consumer_that_stops_stops_the_reading_and_closes_the_files(tmp_
         assert first.result.text.split()[4] == "199999"
         assert open_fds_to(tmp_path) == 1
         await events.aclose()
-        while open_fds_to(tmp_path):
-            await asyncio.sleep(0.01)
+        await async_wait_until(lambda: not open_fds_to(tmp_path), WAIT, "the file closed")
     assert path.stat().st_size > 20 * 65536
 
 
@@ -106,10 +106,27 @@ def bytes_read_by_this_process() -> int:
 async def test_a_client_cancelled_mid_slice_stops_the_thread_and_closes_the_files(tmp_path: Path):
     path = write(tmp_path / "app.log", log_lines(0, 300_000))
     size = path.stat().st_size
-    # A filter that matches nothing, in small blocks: the slice reads for a while.
+    reading = threading.Event()
+    release = threading.Event()
+    blocks = itertools.count()
+
+    class HeldMidSlice(LineMatcher):
+        """A real matcher that holds the slice's thread at its tenth block until let go.
+
+        So the cancel lands mid-slice however loaded the machine is: unheld, the
+        whole search can end before the loop looks (it reads this file in 0.4 s).
+        """
+
+        def candidate_lines(self, block: bytes, start: int = 0) -> Iterator[tuple[int, int]]:
+            if next(blocks) == 10:
+                reading.set()
+                release.wait(WAIT)
+            return super().candidate_lines(block, start)
+
+    # A filter that matches nothing, in small blocks: unstopped, the slice reads it all.
     events = search_events(
         history_files(path),
-        LineMatcher.build(q="no such text"),
+        HeldMidSlice.build(q="no such text"),
         options=SearchOptions(block_bytes=512),
         slice_seconds=30.0,
     )
@@ -120,19 +137,17 @@ async def test_a_client_cancelled_mid_slice_stops_the_thread_and_closes_the_file
 
     before = bytes_read_by_this_process()
     task = asyncio.create_task(consume())
-    async with asyncio.timeout(WAIT):
-        # Cancelled once the slice is reading (the bytes this process has read
-        # grow), whether or not a poll of /proc caught the file open.
-        while bytes_read_by_this_process() - before < 64 * 1024 and not task.done():
-            await asyncio.sleep(0.005)
-        assert not task.done(), "the search ended before it could be cancelled"
+    try:
+        await async_wait_until(reading.is_set, WAIT, "the slice reading its tenth block")
+        assert open_fds_to(tmp_path) == 1
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
         await events.aclose()
-        # The running slice sees the stop flag between blocks, returns, and the search closes.
-        while open_fds_to(tmp_path):
-            await asyncio.sleep(0.005)
+    finally:
+        release.set()
+    # The running slice sees the stop flag between blocks, returns, and the search closes.
+    await async_wait_until(lambda: not open_fds_to(tmp_path), WAIT, "the file closed")
     read = bytes_read_by_this_process() - before
     assert read < size / 2, (read, size)
 

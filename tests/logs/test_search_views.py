@@ -1,7 +1,7 @@
 """The search page and its stream: 4xx before the first byte, results, redaction, hang-up."""
 
 # The tests write the searched files from the event loop on purpose.
-# ruff: noqa: ASYNC240, ASYNC110
+# ruff: noqa: ASYNC240
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from tests.logs.test_history import log_lines, open_fds_to, write
 from tests.support.asgi import StreamCall
 from tests.support.personas import session_cookie
 from tests.support.sse import events_in
+from tests.support.wait import async_wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -125,6 +126,4 @@ async def test_a_client_that_hangs_up_stops_the_search_and_its_reading(
     await request.start()
     await request.read_until(lambda b: b"event: result" in b)
     await request.hang_up()
-    async with asyncio.timeout(10):
-        while open_fds_to(tmp_path):
-            await asyncio.sleep(0.01)
+    await async_wait_until(lambda: not open_fds_to(tmp_path), 10, "the files closed")

@@ -11,7 +11,7 @@ import contextlib
 import os
 import random
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,18 @@ def append(path: Path, text: str) -> None:
         f.write(text)
 
 
+@contextlib.asynccontextmanager
+async def following(path: Path, **kwargs: Any) -> AsyncIterator[tuple[Tailer, Subscription]]:
+    """A ``Tailer`` of ``path`` and one subscription to it, both closed on the way out."""
+    tailer = Tailer(path, **kwargs)
+    subscription = tailer.subscribe()
+    try:
+        yield tailer, subscription
+    finally:
+        subscription.close()
+        await tailer.wait_closed()
+
+
 async def texts_until(subscription: Subscription, count: int) -> list[str]:
     """Read deliveries until ``count`` lines arrived (bounded wait)."""
     texts: list[str] = []
@@ -59,66 +71,44 @@ def log(tmp_path: Path) -> Path:
 @pytest.mark.parametrize("watcher", ["inotify", "watchfiles", "poll"])
 async def test_it_delivers_appended_lines_and_holds_a_partial_line(log: Path, watcher: Watcher):
     log.write_text("old line\n")
-    tailer = Tailer(log, watcher=watcher, queue_limit=100)
-    sub = tailer.subscribe()
-    try:
+    async with following(log, watcher=watcher, queue_limit=100) as (tailer, sub):
         append(log, "first\nsecond part")
         assert await texts_until(sub, 1) == ["first"]
         append(log, " completed\n")
         assert await texts_until(sub, 1) == ["second part completed"]
         assert tailer.position == Cursor(log.stat().st_ino, log.stat().st_size)
-    finally:
-        sub.close()
-        await tailer.wait_closed()
 
 
 @pytest.mark.parametrize("watcher", ["inotify", "watchfiles"])
 async def test_a_watched_file_wakes_the_tailer_before_its_safety_poll(log: Path, watcher: Watcher):
     log.write_text("")
-    tailer = Tailer(log, watcher=watcher, queue_limit=100)
-    sub = tailer.subscribe()
-    try:
+    async with following(log, watcher=watcher, queue_limit=100) as (tailer, sub):
         # Wait for the first step: the next poll is then a full interval away.
         await async_wait_until(lambda: tailer.watching and tailer.steps >= 1, WAIT)
         started = time.monotonic()
         append(log, "prompt\n")
         assert await texts_until(sub, 1) == ["prompt"]
         assert time.monotonic() - started < SAFETY_POLL_SECONDS / 2
-    finally:
-        sub.close()
-        await tailer.wait_closed()
 
 
 async def test_it_follows_a_file_created_after_subscribing(log: Path):
-    tailer = Tailer(log, queue_limit=100)
-    sub = tailer.subscribe()
-    try:
+    async with following(log, queue_limit=100) as (_tailer, sub):
         assert sub.start == Cursor.origin()
         append(log, "born\n")
         assert await texts_until(sub, 1) == ["born"]
-    finally:
-        sub.close()
-        await tailer.wait_closed()
 
 
 async def test_it_follows_a_file_whose_directory_is_created_later(tmp_path: Path):
     log = tmp_path / "later" / "app.log"
-    tailer = Tailer(log, queue_limit=100)
-    sub = tailer.subscribe()
-    try:
+    async with following(log, queue_limit=100) as (_tailer, sub):
         log.parent.mkdir()
         append(log, "in a new directory\n")
         assert await texts_until(sub, 1) == ["in a new directory"]
-    finally:
-        sub.close()
-        await tailer.wait_closed()
 
 
 async def test_truncation_restarts_from_the_start_with_a_notice(log: Path):
     log.write_text("a long line before truncation\n")
-    tailer = Tailer(log, queue_limit=100)
-    sub = tailer.subscribe()
-    try:
+    async with following(log, queue_limit=100) as (_tailer, sub):
         log.write_text("")
         append(log, "after\n")
         notices: list[str] = []
@@ -132,16 +122,11 @@ async def test_truncation_restarts_from_the_start_with_a_notice(log: Path):
                     texts.extend(line.text for line in batch.lines)
         assert texts == ["after"]
         assert any("truncated" in n for n in notices)
-    finally:
-        sub.close()
-        await tailer.wait_closed()
 
 
 async def test_rotation_loses_and_repeats_nothing(log: Path):
     log.write_text("")
-    tailer = Tailer(log, queue_limit=10_000)
-    sub = tailer.subscribe()
-    try:
+    async with following(log, queue_limit=10_000) as (tailer, sub):
         # A writer keeps its handle on the old file for a while after the rename,
         # as logging handlers do; those lines must still arrive, before the new file's.
         with log.open("a") as old:
@@ -154,9 +139,6 @@ async def test_rotation_loses_and_repeats_nothing(log: Path):
         texts = await texts_until(sub, 5)
         assert texts == ["old 1", "old 2 (after rename)", "old 3 unfinished", "new 1", "new 2"]
         assert tailer.position.inode == log.stat().st_ino
-    finally:
-        sub.close()
-        await tailer.wait_closed()
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -165,11 +147,9 @@ async def test_random_writes_split_mid_line_and_rotations_lose_and_repeat_nothin
 ):
     rng = random.Random(seed)
     log.write_text("")
-    tailer = Tailer(log, queue_limit=100_000)
-    sub = tailer.subscribe()
-    expected: list[str] = []
-    received: list[str] = []
-    try:
+    async with following(log, queue_limit=100_000) as (tailer, sub):
+        expected: list[str] = []
+        received: list[str] = []
         pending = ""
         for round_ in range(4):
             for i in range(rng.randint(20, 60)):
@@ -194,16 +174,11 @@ async def test_random_writes_split_mid_line_and_rotations_lose_and_repeat_nothin
                     delivery = await sub.next()
                     received += [line.text for b in delivery.batches for line in b.lines]
         assert received == expected
-    finally:
-        sub.close()
-        await tailer.wait_closed()
 
 
 async def test_overflow_gives_skipped_then_the_present(log: Path):
     log.write_text("")
-    tailer = Tailer(log, queue_limit=5)
-    sub = tailer.subscribe()
-    try:
+    async with following(log, queue_limit=5) as (_tailer, sub):
         append(log, "".join(f"burst {i}\n" for i in range(4)))
         await async_wait_until(lambda: sub.queued_lines >= 4, WAIT)
         # The client is not reading; the next lines overflow its queue of 5.
@@ -217,22 +192,14 @@ async def test_overflow_gives_skipped_then_the_present(log: Path):
             "later 2",
         ]
         assert delivery.skipped_cursor is not None
-    finally:
-        sub.close()
-        await tailer.wait_closed()
 
 
 async def test_a_burst_read_at_once_reaches_a_client_that_keeps_up_whole(log: Path):
     log.write_text("")
-    tailer = Tailer(log, queue_limit=5)
-    sub = tailer.subscribe()
-    try:
+    async with following(log, queue_limit=5) as (_tailer, sub):
         append(log, "".join(f"burst {i}\n" for i in range(50)))  # one read, 10x the queue
         texts = await texts_until(sub, 50)
         assert texts == [f"burst {i}" for i in range(50)]
-    finally:
-        sub.close()
-        await tailer.wait_closed()
 
 
 async def test_one_tailer_per_file_stopped_with_its_last_subscriber(log: Path):

@@ -10,11 +10,6 @@ public surface only (``Tailer``, ``subscribe``, ``position``), so they stay
 valid when the reader moves into its own module.
 """
 
-# The tests write the followed file from the event loop on purpose (as a
-# writer process would, between two looks of the tailer), and poll the
-# tailer's position with a deadline.
-# ruff: noqa: ASYNC240, ASYNC110
-
 from __future__ import annotations
 
 import asyncio
@@ -30,6 +25,8 @@ import pytest
 from streams.logs.fanout import Subscription
 from streams.logs.files.cursor import Cursor
 from streams.logs.files.tailer import Tailer
+from tests.logs.test_tailer import following
+from tests.support.wait import async_wait_until
 
 WAIT = 10.0
 ROUNDS = 30
@@ -37,12 +34,12 @@ ROUNDS = 30
 
 async def caught_up(tailer: Tailer, path: Path) -> None:
     """Wait until the tailer has read everything the file holds now."""
-    async with asyncio.timeout(WAIT):
-        while True:
-            stat = path.stat()
-            if tailer.position == Cursor(stat.st_ino, stat.st_size):
-                return
-            await asyncio.sleep(0.005)
+
+    def read_all() -> bool:
+        stat = path.stat()
+        return tailer.position == Cursor(stat.st_ino, stat.st_size)
+
+    await async_wait_until(read_all, WAIT, "the tailer caught up", step=0.005)
 
 
 async def receive(subscription: Subscription, count: int) -> list[str]:
@@ -77,10 +74,8 @@ def lines_for(round_: int, at_least_bytes: int) -> list[str]:
 async def test_truncate_and_regrow_past_the_old_offset_loses_and_mangles_nothing(tmp_path: Path):
     log = tmp_path / "app.log"
     log.write_text("".join(f"before {i} " + "y" * 50 + "\n" for i in range(40)))
-    tailer = Tailer(log, queue_limit=100_000)
-    subscription = tailer.subscribe()
-    expected: list[str] = []
-    try:
+    async with following(log, queue_limit=100_000) as (tailer, subscription):
+        expected: list[str] = []
         for round_ in range(ROUNDS):
             await caught_up(tailer, log)
             old_size = log.stat().st_size
@@ -90,19 +85,14 @@ async def test_truncate_and_regrow_past_the_old_offset_loses_and_mangles_nothing
                 f.write("".join(line + "\n" for line in lines))
             expected += lines
         assert await receive(subscription, len(expected)) == expected
-    finally:
-        subscription.close()
-        await tailer.wait_closed()
 
 
 async def test_truncate_and_a_shorter_rewrite_loses_and_mangles_nothing(tmp_path: Path):
     """The case that works today, kept working by the fix: the file is shorter than before."""
     log = tmp_path / "app.log"
     log.write_text("".join(f"before {i} " + "y" * 50 + "\n" for i in range(400)))
-    tailer = Tailer(log, queue_limit=100_000)
-    subscription = tailer.subscribe()
-    expected: list[str] = []
-    try:
+    async with following(log, queue_limit=100_000) as (tailer, subscription):
+        expected: list[str] = []
         for round_ in range(ROUNDS):
             await caught_up(tailer, log)
             lines = [f"round {round_:02d} short line {i}" for i in range(3)]
@@ -116,9 +106,6 @@ async def test_truncate_and_a_shorter_rewrite_loses_and_mangles_nothing(tmp_path
                 f.write("".join(line + "\n" for line in padding))
             expected += padding
         assert await receive(subscription, len(expected)) == expected
-    finally:
-        subscription.close()
-        await tailer.wait_closed()
 
 
 async def test_copytruncate_with_a_writer_that_keeps_its_handle_loses_and_mangles_nothing(
@@ -192,9 +179,12 @@ async def test_copytruncate_with_a_writer_thread_that_never_waits(tmp_path: Path
     thread.start()
     try:
         for _ in range(10):
-            async with asyncio.timeout(WAIT):
-                while log.stat().st_size < 32 * 1024 and thread.is_alive():
-                    await asyncio.sleep(0.002)
+            await async_wait_until(
+                lambda: log.stat().st_size >= 32 * 1024 or not thread.is_alive(),
+                WAIT,
+                "32 KiB written since the last truncation",
+                step=0.002,
+            )
             with pause:
                 await caught_up(tailer, log)
                 shutil.copyfile(log, tmp_path / "app.log.1")

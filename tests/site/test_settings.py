@@ -31,6 +31,8 @@ README = ROOT / "README.md"
         ("STREAMBOARD_QUEUE_SIZE", "lots"),
         ("STREAMBOARD_QUEUE_BYTES", "100"),
         ("STREAMBOARD_HEARTBEAT_SECONDS", "0"),
+        ("STREAMBOARD_LOG_ROTATION", "nope=*.gz"),
+        ("STREAMBOARD_LOG_ROTATION", "demo=../other/*.gz"),
     ],
 )
 def test_a_bad_value_stops_start_up_with_a_message_naming_the_variable(
@@ -135,6 +137,7 @@ def test_an_unset_setting_takes_the_default_from_conf(name: str, settings: Any) 
         **SCALAR_READERS,
         "STREAMBOARD_EXPORTS": conf.export_allow_list,
         "STREAMBOARD_REDACT": conf.redact_rules,
+        "STREAMBOARD_LOG_ROTATION": conf.log_rotation,
     }
     if hasattr(settings, name):
         delattr(settings, name)

@@ -9,7 +9,6 @@ file's size.
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 from streams.logs.redis.shipper import SHIP_SCRIPT, Shipper
 from streams.logs.redis.stream import connect
 from tests.logs.redis.support import RedisProcess, entries, redis_process, write_lines
+from tests.support.wait import async_wait_until
 
 WAIT = 30.0
 
@@ -29,14 +29,8 @@ def redis_server() -> Iterator[RedisProcess]:
 
 
 async def until(condition: Callable[[], bool], what: str) -> None:
-    """Poll real state from the loop (the shipper runs on it) until ``condition``; bounded."""
-    deadline = asyncio.get_running_loop().time() + WAIT
-    for _ in itertools.count():
-        if condition():
-            return
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"not within {WAIT}s: {what}")
-        await asyncio.sleep(0.01)
+    """Wait on real state from the loop (the shipper runs on it), bounded."""
+    await async_wait_until(condition, WAIT, what)
 
 
 async def test_a_truncation_during_an_outage_becomes_a_gap_saying_how_many_bytes(
