@@ -75,6 +75,7 @@ SCALAR_READERS: dict[str, Callable[[], object]] = {
     "STREAMBOARD_HEARTBEAT_SECONDS": conf.heartbeat_seconds,
     "STREAMBOARD_QUEUE_SIZE": conf.queue_size,
     "STREAMBOARD_QUEUE_BYTES": conf.queue_bytes,
+    "STREAMBOARD_PUSH": conf.push_delivery,
     "STREAMBOARD_EXPORT_CHUNK_SIZE": conf.export_chunk_size,
     "STREAMBOARD_EXPORT_CHUNK_DELAY": conf.export_chunk_delay,
     "STREAMBOARD_EXPORT_PROGRESS_SECONDS": conf.export_progress_seconds,
@@ -104,8 +105,10 @@ def test_the_readme_defaults_are_what_the_app_sees_with_an_empty_environment(
     script = (
         "import json; from streams import conf\n"
         f"readers = {readers!r}\n"
-        "seen = {name: f'{getattr(conf, reader)():g}' if isinstance(getattr(conf, reader)(), float)"
-        " else str(getattr(conf, reader)()) for name, reader in readers.items()}\n"
+        "def shown(value):\n"
+        "    if isinstance(value, bool): return str(value).lower()\n"
+        "    return f'{value:g}' if isinstance(value, float) else str(value)\n"
+        "seen = {name: shown(getattr(conf, reader)()) for name, reader in readers.items()}\n"
         "seen['STREAMBOARD_LOGS'] = ','.join(f'{k}={v}' for k, v in conf.log_sources().items())\n"
         "seen['STREAMBOARD_EXPORT_DIR'] = str(conf.export_dir())\n"
         "seen['STREAMBOARD_REDACT'] = ','.join(str(rule) for rule in conf.redact_rules())\n"
