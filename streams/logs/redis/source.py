@@ -59,9 +59,28 @@ class RedisSource:
         return get_reader(self.url, self.stream).subscribe()
 
     async def context_start(self, cursor: LogCursor, before: int) -> LogCursor:
-        """The permalink's own entry: a stream keeps no cheap way to count lines back
-        from an id (``XREVRANGE`` would, but the page shows the retained backfill anyway)."""
-        return cursor
+        """The entry ``before`` entries ahead of ``cursor``'s (a permalink's context).
+
+        One ``XREVRANGE <cursor> - COUNT before+2``: the last entry it gives
+        is the one to resume after, so the page opens with ``before`` lines,
+        the permalink's line, then live ones. With fewer retained, ``0-0``:
+        every retained entry (with the trimmed notice if older ones are
+        gone). Redis not answering: the cursor itself (no context, no error).
+        """
+        if not isinstance(cursor, EntryId) or before <= 0:
+            return cursor
+        client = connect(self.url)
+        try:
+            raw = raw_entries(
+                await client.xrevrange(stream_key(self.stream), str(cursor), "-", count=before + 2)
+            )
+        except REDIS_ERRORS:
+            return cursor
+        finally:
+            await client.aclose()
+        if len(raw) < before + 2:
+            return EntryId.origin()
+        return EntryId.parse(raw[-1][0])
 
     async def level_minutes(self, since: float, end: LogCursor) -> dict[int, Counter[str]]:
         """No past for the chart: its counts start with the lines this process receives."""

@@ -7,6 +7,7 @@ port with everything it had: a restart, not a new Redis.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import select
@@ -24,9 +25,11 @@ import httpx
 import redis
 from httpx_sse import EventSource, ServerSentEvent
 
+from streams.logs.redis.shipper import Shipper
+from streams.logs.redis.stream import connect
 from tests.support.live import ROOT, free_port, stop
 from tests.support.services import skip_or_fail
-from tests.support.wait import wait_until
+from tests.support.wait import async_wait_until, wait_until
 
 READY_TIMEOUT = 30.0
 
@@ -180,3 +183,19 @@ def read_lines(
         if len(lines) >= count:
             return lines, last_id
     raise AssertionError(f"the stream ended after {lines}")
+
+
+async def ship(redis_url: str, stream: str, log: Path, lines: list[str]) -> None:
+    """Ship ``lines`` with the real shipper until Redis holds every one."""
+    await asyncio.to_thread(write_lines, log, lines)
+    client = connect(redis_url)
+    shipper = Shipper(client, stream, log, "web-1", watcher="poll")
+    task = asyncio.create_task(shipper.run())
+    try:
+        await async_wait_until(
+            lambda: shipper.shipped_lines == len(lines), what="the lines shipped"
+        )
+    finally:
+        shipper.stop()
+        await task
+        await client.aclose()
