@@ -19,6 +19,9 @@ project's venv (``--project-python``).
    about 7 minutes).
 3. **Background export**: the same producer without HTTP (the ExportJob task
    if it is there, otherwise ``manage.py export`` to /dev/null).
+4. **Redis source** (``bench/redis_source.py``) and **nginx cluster**
+   (``bench/cluster.py``): parts ``redis`` and ``cluster``, each starting its
+   own Redis / nginx and servers; their tables go into the report as printed.
 
 Everything lands in ``var/bench/results/<UTC time>/``: the JSONL records,
 run_anchors' full summary, and ``report.md`` (machine, commands, compact
@@ -249,6 +252,33 @@ def run_sse(a: argparse.Namespace, py: str, session: str, out: Path, work: Path)
         subprocess.run(cmd, cwd=ROOT, env=project_env(), check=True)
         commands.append(shlex.join(cmd).replace(session, "$SESSION"))
     return commands
+
+
+# ---- Redis source and nginx cluster ------------------------------------------
+
+#: Parts run by their own scripts (they start Redis / nginx themselves); their
+#: printed tables go into the report as they are.
+EXTRA_PARTS = {
+    "redis": "Redis log source: shipper throughput, line-to-client latency beside a file",
+    "cluster": "SSE through nginx to two server processes, beside one process direct",
+}
+
+
+def run_extra(a: argparse.Namespace, py: str, part: str, out_dir: Path) -> list[str]:
+    """``bench/redis_source.py`` or ``bench/cluster.py`` with the project's Python."""
+    if part == "redis":
+        args = ["-m", "bench.redis_source", "--lines", "50000" if a.quick else "200000"]
+        args += ["--seconds", "5" if a.quick else "10", "--clients", "1"]
+    else:
+        args = ["bench/cluster.py", "--clients", "1000", "--events", "20" if a.quick else "50"]
+    cmd = [py, *args]
+    log(f"{part}: {shlex.join(cmd)}")
+    # Their own databases and services in temporary directories: not the bench DB.
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    failed = f"failed ({done.returncode}): {done.stderr[-800:]}"
+    text = done.stdout if done.returncode == 0 else failed
+    (out_dir / f"{part}.txt").write_text(f"```sh\n{shlex.join(cmd)}\n```\n\n{text}")
+    return [shlex.join(cmd)]
 
 
 # ---- NDJSON ------------------------------------------------------------------
@@ -669,6 +699,10 @@ def report(
                 "```",
                 "",
             ]
+    for name, title in EXTRA_PARTS.items():
+        text = out_dir / f"{name}.txt"
+        if text.exists():
+            md += [f"## {title}", "", text.read_text().strip(), ""]
     return "\n".join(md)
 
 
@@ -677,7 +711,9 @@ def main() -> int:
     p.add_argument("--project-python", default=str(ROOT / ".venv" / "bin" / "python"))
     p.add_argument("--quick", action="store_true", default=os.environ.get("BENCH_QUICK") == "1")
     p.add_argument(
-        "--only", default=os.environ.get("BENCH_ONLY", "sse,ndjson,background"), help="parts to run"
+        "--only",
+        default=os.environ.get("BENCH_ONLY", "sse,ndjson,background,redis,cluster"),
+        help="parts to run",
     )
     p.add_argument("--out-dir", help="default: var/bench/results/<UTC time>")
     p.add_argument("--report-only", action="store_true", help="rebuild report.md from --out-dir")
@@ -741,6 +777,9 @@ def main() -> int:
         rows = max(int(x) for x in a.rows.split(","))
         background = run_background(py, rows)
         log(f"background export: {background}")
+    for part in EXTRA_PARTS:
+        if part in parts:
+            commands += run_extra(a, py, part, out_dir)
     info["load_avg_at_end"] = os.getloadavg()
     info_path.write_text(json.dumps(info, indent=1))
     meta = {
