@@ -22,6 +22,7 @@ from httpx_sse import ServerSentEvent
 from tests.support.live import LiveServer
 from tests.support.personas import session_cookie
 from tests.support.sse import READ_TIMEOUT, open_sse
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.live
 
@@ -325,10 +326,17 @@ def descriptors_of(pid: int, path: Path) -> int:
 def test_open_streams_hold_no_descriptor_of_the_log_each(
     server: LiveServer, log: Path, staff_cookie: str
 ):
+    # A new stream holds a descriptor of the file while it reads its backfill,
+    # released just after its first event is sent: counts are read once they settle.
+    def shared() -> bool:
+        return 1 <= descriptors_of(server.pid, log) <= 2
+
     clients = open_streams(server, staff_cookie, 1)
     try:
+        wait_until(shared, what="only the shared tailer's descriptors")
         one = descriptors_of(server.pid, log)
         clients += open_streams(server, staff_cookie, 40)
+        wait_until(lambda: descriptors_of(server.pid, log) == one, what="as many as for one")
         many = descriptors_of(server.pid, log)
     finally:
         for sock in clients:
