@@ -63,6 +63,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First, so it runs after every other middleware's response step.
     "streams.http.release.StreamReleaseMiddleware",
+    # Stream views skip the thread hops of the middleware below (it runs their steps inline).
+    "streams.http.lane.StreamLaneMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

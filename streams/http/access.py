@@ -5,12 +5,16 @@ a stream URL answers 403 instead, because an EventSource or ``curl`` that
 follows a redirect to a login page with status 200 would mistake the page for
 the stream.
 
-Checking the session opens a database connection in the request's thread,
-and Django keeps it until ``request_finished``, i.e. until the stream ends:
-one idle connection (and, on SQLite, two file descriptors and about 120 KiB)
-per open stream. Once the view has returned a streaming response its own
-database work is done (producers make their own short hops), so the
-connection is closed there.
+One hop to a shared executor thread reads the session, the user and, for a
+staff user who is not a superuser, the user's permissions (which
+``ModelBackend`` then caches on the user object), and closes the connection
+it opened: a stream's later ``user.has_perm`` (redaction) reads no database,
+and no connection stays open for the length of the stream. The request's own
+thread, which lives as long as the stream, opens none (anything a middleware
+opened there is closed by ``streams.http.release``).
+
+The decorator also marks the view as a stream, so ``streams.http.lane``
+serves it without the middleware chain's thread hops.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from django.contrib.auth import get_user
 from django.db import connections
 from django.http import HttpRequest, HttpResponseForbidden
 from django.http.response import HttpResponseBase
+
+from streams.http.lane import mark_stream_view
 
 AsyncView = Callable[..., Coroutine[Any, Any, HttpResponseBase]]
 
@@ -46,14 +52,9 @@ def stream_staff_required(view: AsyncView) -> AsyncView:
             return HttpResponseForbidden(
                 "Streams need a signed-in staff user.\n", content_type="text/plain"
             )
-        response = await view(request, *args, **kwargs)
-        if response.streaming:
-            # Same thread as the session lookup (thread-sensitive), so this
-            # closes the connection that lookup opened.
-            await sync_to_async(_close_connections)()
-        return response
+        return await view(request, *args, **kwargs)
 
-    return wrapper
+    return mark_stream_view(wrapper)
 
 
 def _user_of(request: HttpRequest) -> object:
@@ -66,13 +67,23 @@ def _user_of(request: HttpRequest) -> object:
     The result is cached where ``request.user`` and ``request.auser()`` look.
     """
     user = get_user(request)
-    _close_connections()
+    if is_staff(user) and not getattr(user, "is_superuser", False):
+        user.get_all_permissions()
+    close_connections()
     request._cached_user = user  # type: ignore[attr-defined]
     request._acached_user = user  # type: ignore[attr-defined]
     return user
 
 
-def _close_connections() -> None:
+def permissions_loaded(user: object) -> bool:
+    """Whether ``user.has_perm`` answers without the database (superuser, or permissions cached)."""
+    return bool(getattr(user, "is_active", False) and getattr(user, "is_superuser", False)) or (
+        hasattr(user, "_perm_cache")  # ModelBackend's cache, filled by get_all_permissions()
+    )
+
+
+def close_connections() -> None:
+    """Close this thread's database connections (outside a test's transaction)."""
     for connection in connections.all(initialized_only=True):
         # Inside an atomic block (a test's transaction) closing would break it.
         if not connection.in_atomic_block:

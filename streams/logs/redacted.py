@@ -18,9 +18,9 @@ import weakref
 from dataclasses import replace
 
 from asgiref.sync import sync_to_async
-from django.db import connections
 from django.http import HttpRequest
 
+from streams.http.access import close_connections, permissions_loaded
 from streams.logs.fanout import LogBatch
 from streams.logs.lines import LogLine
 from streams.logs.redaction import Redactor, redactor, redactor_for
@@ -55,15 +55,6 @@ def redacted_batch(batch: LogBatch, redactor: Redactor) -> LogBatch:
     return batch if twin is None else twin
 
 
-def _redactor_of(user: object) -> Redactor | None:
-    found = redactor_for(user) if _redacting() else None
-    for connection in connections.all(initialized_only=True):
-        # Inside an atomic block (a test's transaction) closing would break it.
-        if not connection.in_atomic_block:
-            connection.close()
-    return found
-
-
 def _redacting() -> bool:
     return redactor().active
 
@@ -71,11 +62,21 @@ def _redacting() -> bool:
 async def client_redactor(request: HttpRequest) -> Redactor | None:
     """The redactor for the request's user (``None``: lines as written), decided before a stream.
 
-    Checking the permission may read the database: in a shared executor
-    thread whose connection is then closed (as ``stream_staff_required``
-    reads the user), not in the request's thread, which lives as long as
-    the stream.
+    A stream's user arrives with its permissions loaded (``stream_staff_required``),
+    so the check reads no database. Elsewhere (the download page) checking may
+    read it: in a shared executor thread whose connection is then closed, not
+    in the request's thread, which lives as long as the response.
     """
+    if not _redacting():
+        return None
     user = await request.auser()
+    if permissions_loaded(user):
+        return redactor_for(user)
     found: Redactor | None = await sync_to_async(_redactor_of, thread_sensitive=False)(user)
+    return found
+
+
+def _redactor_of(user: object) -> Redactor | None:
+    found = redactor_for(user)
+    close_connections()
     return found

@@ -15,7 +15,6 @@ import asyncio
 from pathlib import Path
 from urllib.parse import urlencode
 
-from asgiref.sync import sync_to_async
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.http.response import HttpResponseBase
@@ -30,7 +29,7 @@ from streams.http.responses import EventStreamResponse
 from streams.logs.history import SearchOptions, history_files, rotation_patterns
 from streams.logs.lines import LEVELS
 from streams.logs.patterns import MAX_PATTERN
-from streams.logs.redaction import redactor_for
+from streams.logs.redacted import client_redactor
 from streams.logs.search import search_events
 from streams.logs.search_encoding import search_messages
 from streams.logs.search_forms import LogSearchForm
@@ -55,7 +54,7 @@ async def log_search_stream(request: HttpRequest, name: str) -> HttpResponseBase
     if not form.is_valid():
         return HttpResponseBadRequest(form.error_text(), content_type="text/plain; charset=utf-8")
     query = form.search_query()
-    redactor = await sync_to_async(redactor_for)(request.user)
+    redactor = await client_redactor(request)
     files = await asyncio.to_thread(history_files, path, rotation_patterns(name))
     page = reverse("log-page", args=[name])
     # Line times without a zone are the site's (TIME_ZONE), like since/until without one.
