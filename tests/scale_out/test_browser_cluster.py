@@ -273,6 +273,8 @@ def test_redis_restarted_under_a_watched_bar_and_log_page_both_resume_without_ga
         )
         shown = int(bar.evaluate(DONE))
         bar.wait_for_function(f"{DONE} > {shown}", timeout=WAIT_MS)
+        # Resumed after what it had: nothing shown again, and nothing shipped yet.
+        assert marked(logs) == expected[:3]
 
         restartable_redis.start()
         assert ExportJob.objects.get(pk=job.pk).rows_done < 1500, (
