@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from tests.support.live import LiveServer
 from tests.support.services import skip_or_fail
@@ -41,9 +41,17 @@ def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Browser]:
             browser.close()
 
 
-def sign_in(browser: Browser, live: LiveServer, username: str, password: str) -> Page:
-    """A new page signed in through the real admin login form."""
-    page = browser.new_page(viewport={"width": 1280, "height": 800})
+def sign_in(
+    browser: Browser | BrowserContext, live: LiveServer, username: str, password: str
+) -> Page:
+    """A new page signed in through the real admin login form.
+
+    Given a context, the page is the context's: its later pages share the session.
+    """
+    if isinstance(browser, BrowserContext):
+        page = browser.new_page()
+    else:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
     page.set_default_timeout(15_000)
     page.goto(live.url("/admin/login/?next=/admin/"))
     page.fill("#id_username", username)
