@@ -5,13 +5,20 @@ a stream URL answers 403 instead, because an EventSource or ``curl`` that
 follows a redirect to a login page with status 200 would mistake the page for
 the stream.
 
-One hop to a shared executor thread reads the session, the user and, for a
+One hop to one of two lookup threads reads the session, the user and, for a
 staff user who is not a superuser, the user's permissions (which
-``ModelBackend`` then caches on the user object), and closes the connection
-it opened: a stream's later ``user.has_perm`` (redaction) reads no database,
-and no connection stays open for the length of the stream. The request's own
-thread, which lives as long as the stream, opens none (anything a middleware
-opened there is closed by ``streams.http.release``).
+``ModelBackend`` then caches on the user object): a stream's later
+``user.has_perm`` (redaction) reads no database. The request's own thread,
+which lives as long as the stream, opens no connection (anything a
+middleware opened there is closed by ``streams.http.release``).
+
+On SQLite the four lookup threads keep their connection between lookups: a new
+one costs about 450 us before its first query returns (SQLite reads the
+schema on a connection's first statement), more than the lookup itself, and
+a reconnect storm makes thousands. Four idle connections per process are
+four file handles; autocommit reads see every commit. Any other database's
+connection is closed after each lookup, as Django closes a request's (use
+its connection pool, ``OPTIONS["pool"]``, where connecting is dear).
 
 The decorator also marks the view as a stream, so ``streams.http.lane``
 serves it without the middleware chain's thread hops.
@@ -20,6 +27,7 @@ serves it without the middleware chain's thread hops.
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from functools import wraps
 from typing import Any
 
@@ -32,6 +40,10 @@ from django.http.response import HttpResponseBase
 from streams.http.lane import mark_stream_view
 
 AsyncView = Callable[..., Coroutine[Any, Any, HttpResponseBase]]
+
+#: The lookup threads (see the module docstring); two, as the GIL lets one run at a time.
+LOOKUP_THREADS = 4
+_lookups = ThreadPoolExecutor(max_workers=LOOKUP_THREADS, thread_name_prefix="stream-auth")
 
 
 def is_staff(user: object) -> bool:
@@ -47,7 +59,7 @@ def stream_staff_required(view: AsyncView) -> AsyncView:
 
     @wraps(view)
     async def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponseBase:
-        user = await sync_to_async(_user_of, thread_sensitive=False)(request)
+        user = await sync_to_async(_user_of, thread_sensitive=False, executor=_lookups)(request)
         if not is_staff(user):
             return HttpResponseForbidden(
                 "Streams need a signed-in staff user.\n", content_type="text/plain"
@@ -58,7 +70,7 @@ def stream_staff_required(view: AsyncView) -> AsyncView:
 
 
 def _user_of(request: HttpRequest) -> object:
-    """The request's user, read in a shared executor thread whose connection is then closed.
+    """The request's user, read in a lookup thread (its connection kept on SQLite only).
 
     Not in the request's own thread (where ``request.auser()`` would read it):
     that thread lives as long as the stream, and the stack pages the session
@@ -69,7 +81,7 @@ def _user_of(request: HttpRequest) -> object:
     user = get_user(request)
     if is_staff(user) and not getattr(user, "is_superuser", False):
         user.get_all_permissions()
-    close_connections()
+    close_connections(keep_sqlite=True)
     request._cached_user = user  # type: ignore[attr-defined]
     request._acached_user = user  # type: ignore[attr-defined]
     return user
@@ -82,9 +94,15 @@ def permissions_loaded(user: object) -> bool:
     )
 
 
-def close_connections() -> None:
-    """Close this thread's database connections (outside a test's transaction)."""
+def close_connections(*, keep_sqlite: bool = False) -> None:
+    """Close this thread's database connections (outside a test's transaction).
+
+    With ``keep_sqlite``, a SQLite connection that saw no error stays open.
+    """
     for connection in connections.all(initialized_only=True):
         # Inside an atomic block (a test's transaction) closing would break it.
-        if not connection.in_atomic_block:
-            connection.close()
+        if connection.in_atomic_block:
+            continue
+        if keep_sqlite and connection.vendor == "sqlite" and not connection.errors_occurred:
+            continue
+        connection.close()
