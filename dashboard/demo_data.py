@@ -8,9 +8,9 @@ can all drive it.
 Design choices, each measured (docs/benchmarks.md, "Demo seeding"):
 
 - **SQLite generates the rows itself** (``SqliteOrderSelect``): one
-  ``INSERT ... SELECT`` per batch over a recursive CTE that counts the rows
-  and draws each row's pseudo-random integers by integer hashing of its
-  number. No row passes through Python, so nothing is converted or bound
+  ``INSERT ... SELECT`` per batch over a temp table of row numbers, a
+  subquery drawing each row's pseudo-random integers by integer hashing of
+  its number. No row passes through Python, so nothing is converted or bound
   per value; the statement runs in C with the GIL released. The values are
   the ones Django itself writes (UUID as 32 hex digits, datetimes as naive
   UTC ``YYYY-MM-DD HH:MM:SS.ffffff``, decimals as numbers, JSON as
@@ -404,9 +404,22 @@ def sqlite_batches(
 
     def write(start: int, count: int, following: int) -> None:
         with db.cursor() as cursor:
+            for statement in select.number(count):
+                cursor.execute(statement)
             # No parameters: Django passes the text to SQLite untouched (printf's %).
             cursor.execute(select.insert(table, columns, start, count))
 
+    # The customer ids are read from the customers' table: checking each order's
+    # costs a lookup, 0.3 µs a row. Off for this connection while it seeds (a
+    # no-op if a transaction is open: SQLite refuses it there; Django's own
+    # loaddata does the same).
+    with db.constraint_checks_disabled(), sqlite_pragmas(db, select):
+        yield write
+
+
+@contextmanager
+def sqlite_pragmas(db: BaseDatabaseWrapper, select: SqliteOrderSelect) -> Iterator[None]:
+    """The seed's connection settings, and ``select``'s temp tables, while it seeds."""
     try:
         with db.cursor() as cursor:
             # This connection's page cache: the indexes' hot pages stay in memory.
@@ -417,7 +430,7 @@ def sqlite_batches(
             cursor.execute("PRAGMA ignore_check_constraints = ON")
             for statement in select.setup():
                 cursor.execute(statement)
-        yield write
+        yield
     finally:
         with db.cursor() as cursor:
             cursor.execute("PRAGMA ignore_check_constraints = OFF")
@@ -529,59 +542,84 @@ def sql_string(text: str) -> str:
 class SqliteOrderSelect(OrderDraws):
     """The SQL that computes order rows ``start`` to ``start + count - 1`` from their numbers.
 
-    A recursive CTE counts the rows and, for each, draws a handful of
-    pseudo-random integers: ``x = (n * A + c_k) % P`` then ``x * x % P``,
-    ``c_k`` taken from ``seed`` (one per draw), so row ``n`` depends on
-    ``seed`` and ``n`` only, however the rows are split into batches. The
-    draws are columns of the CTE, so each is computed once per row; the
-    outer ``SELECT`` turns them into the values Django stores on SQLite (UUID
-    as 32 hex digits, datetimes as naive UTC ``YYYY-MM-DD HH:MM:SS.ffffff``,
-    decimals as numbers, JSON as ``json.dumps`` would write it). Orders are
-    in time order with version 7 UUIDs, as before: order ``n`` is placed in
-    its own ``STEP_SECONDS`` slot.
+    The rows are counted by a temp table of the numbers ``0`` to ``count - 1``
+    (``ROWS``; a scan of it costs a fifth of a recursive CTE's counting) and,
+    for each, a subquery draws a handful of pseudo-random integers:
+    ``x = (n * A + c_k) % P`` then ``x * x % P``, ``c_k`` taken from ``seed``
+    (one per draw), so row ``n`` depends on ``seed`` and ``n`` only, however
+    the rows are split into batches. ``OFFSET 0`` keeps the subquery from being
+    merged into the outer ``SELECT``, so each draw is computed once per row (a
+    co-routine: no row is stored). The outer ``SELECT`` turns them into the
+    values Django stores on SQLite (UUID as 32 hex digits, datetimes as naive
+    UTC ``YYYY-MM-DD HH:MM:SS.ffffff``, decimals as numbers, JSON as
+    ``json.dumps`` would write it). Orders are in time order with version 7
+    UUIDs: order ``n`` is placed in its own ``STEP_SECONDS`` slot.
     """
 
     TEMP_CUSTOMERS = "streamboard_seed_customers"
+    ROWS = "streamboard_seed_rows"
+
+    def __init__(self, customer_ids: Sequence[int], *, seed: int) -> None:
+        super().__init__(customer_ids, seed=seed)
+        self.numbered = 0  # how many numbers temp.ROWS holds
 
     def setup(self) -> list[str]:
-        """Statements to run once before the inserts: customers in a temp table if not 1..k."""
+        """Statements to run once before the inserts: the numbers' table, the customers'
+        if their ids are not one run."""
+        self.numbered = 0
+        statements = [
+            f"DROP TABLE IF EXISTS temp.{self.ROWS}",
+            f"CREATE TEMP TABLE {self.ROWS} (k INTEGER PRIMARY KEY)",
+        ]
         if self.contiguous:
-            return []
+            return statements
         values = ", ".join(f"({k}, {pk})" for k, pk in enumerate(self.customer_ids))
         return [
+            *statements,
             f"DROP TABLE IF EXISTS temp.{self.TEMP_CUSTOMERS}",
             f"CREATE TEMP TABLE {self.TEMP_CUSTOMERS} (k INTEGER PRIMARY KEY, id INTEGER)",
             f"INSERT INTO temp.{self.TEMP_CUSTOMERS} VALUES {values}",
         ]
 
     def teardown(self) -> list[str]:
-        return [] if self.contiguous else [f"DROP TABLE IF EXISTS temp.{self.TEMP_CUSTOMERS}"]
+        statements = [f"DROP TABLE IF EXISTS temp.{self.ROWS}"]
+        if not self.contiguous:
+            statements.append(f"DROP TABLE IF EXISTS temp.{self.TEMP_CUSTOMERS}")
+        return statements
+
+    def number(self, count: int) -> list[str]:
+        """Statements that give temp.ROWS the numbers below ``count`` (none if it has them)."""
+        if count <= self.numbered:
+            return []
+        first, self.numbered = self.numbered, count
+        return [
+            f"WITH RECURSIVE k(k) AS (SELECT {first} UNION ALL SELECT k + 1 FROM k"
+            f" WHERE k < {count - 1}) INSERT INTO temp.{self.ROWS} SELECT k FROM k"
+        ]
 
     def insert(self, table: str, columns: str, start: int, count: int) -> str:
-        n = "i + 1"  # the row's number (0-based): the CTE starts one before the batch
-        draws = ", ".join(self.draw(k, n) for k in range(3, 9))
-        cte = (
-            f"WITH RECURSIVE rows(i, created, changed, {', '.join(DRAWS)}) AS ("
-            f"SELECT {start - 1}, 0, 0, 0, 0, 0, 0, 0, 0 UNION ALL "
-            f"SELECT {n}, {self.created(n)}, {self.changed(n)}, {draws}"
-            f" FROM rows WHERE i < {start + count - 1})"
-        )
+        """The ``INSERT``; run ``number(count)``'s statements first."""
+        n = f"k + {start}"  # the row's number (0-based)
+        created = self.created(n)
+        draws = ", ".join(f"{self.draw(k, n)} AS {name}" for k, name in enumerate(DRAWS, start=3))
+        epoch = int(EPOCH.timestamp())
+        # The creation's date and time, computed once: placed_on is its first 10 characters.
+        created_text = f"datetime({epoch} + ({created}) / 1000000, 'unixepoch')"
         return (
-            f"{cte} INSERT INTO {table} ({columns}) SELECT {', '.join(self.values())}"
-            f" FROM rows WHERE i >= {start}"
+            f"INSERT INTO {table} ({columns}) SELECT {', '.join(self.values())} FROM ("
+            f"SELECT k + {start} AS i, {created} AS created, {self.changed(n)} AS changed,"
+            f" {created_text} AS created_text, {draws}"
+            f" FROM temp.{self.ROWS} WHERE k < {count} LIMIT -1 OFFSET 0)"
         )
 
     def values(self) -> list[str]:
-        """The columns' expressions, in ``ORDER_COLUMNS`` order, over the CTE's draws."""
+        """The columns' expressions, in ``ORDER_COLUMNS`` order, over the subquery's draws."""
         epoch = int(EPOCH.timestamp())
         status, quantity, note, gift, channel, has_coupon, coupon = mix_digits("mix")
-        seconds = f"{epoch} + created / 1000000"
-        updated = f"{epoch} + (created + changed) / 1000000"
 
-        def timestamp(seconds: str, micros: str) -> str:
-            # datetime() and a concatenation: half the cost of strftime() or printf().
-            fraction = f"substr({micros} % 1000000 + 1000000, 2)"
-            return f"datetime({seconds}, 'unixepoch') || '.' || {fraction}"
+        def fraction(micros: str) -> str:
+            # A concatenation: half the cost of strftime() or printf().
+            return f"'.' || substr({micros} % 1000000 + 1000000, 2)"
 
         if self.contiguous:
             customer = f"{self.customer_ids[0]} + customer % {len(self.customer_ids)}"
@@ -591,23 +629,30 @@ class SqliteOrderSelect(OrderDraws):
                 f" WHERE k = customer % {len(self.customer_ids)})"
             )
         qty = f"1 + {quantity}"
+        # json.dumps's text, its fixed parts folded into the CASEs' strings: three
+        # concatenations cost less than one printf().
+        channels = [f'{{"channel": "{c}", "items": [{{"sku": "SKU-' for c in CHANNELS]
+        coupons = [f'}}], "coupon": {json.dumps(c)}}}' for c in COUPONS]
         metadata = (
-            'printf(\'{"channel": "%s", "items": [{"sku": "SKU-%05d", "qty": %d}],'
-            f' "coupon": %s}}\', {choice(channel, CHANNELS)}, price / 99901 % 10000, {qty},'
-            f" CASE WHEN {has_coupon} = 0 THEN"
-            f" {choice(coupon, [json.dumps(c) for c in COUPONS])} ELSE 'null' END)"
+            f"{choice(channel, channels)} || substr(price / 99901 % 10000 + 100000, 2)"
+            f' || \'", "qty": \' || ({qty}) || CASE WHEN {has_coupon} = 0'
+            f" THEN {choice(coupon, coupons)} ELSE '}}], \"coupon\": null}}' END"
         )
         return [
-            # Version 7: 48 bits of milliseconds, 7, then the variant among 73 pseudo-random bits.
-            f"printf('%013x%04x%015x', ({EPOCH_MS} + created / 1000000 * 1000) * 16 + 7,"
-            " u1 % 4096 * 16 + 8 + u1 / 4096 % 4, u2 * 268435456 + u3 % 268435456)",
+            # Version 7: 48 bits of milliseconds, 7, then the variant among 74 pseudo-random
+            # bits, as two 64-bit halves (the second's top bit set: printf writes it unsigned).
+            # (SQLite's bit operators share one precedence, hence the parentheses.)
+            f"printf('%016x%016x', (({EPOCH_MS} + created / 1000000 * 1000) << 16)"
+            " | 28672 | (u1 % 4096),"
+            " (1 << 63) | ((u1 / 4096 % 4) << 60) | (u2 << 28) | (u3 % 268435456))",
             # ORD-%08d, cheaper than printf.
             "CASE WHEN i < 99999999 THEN 'ORD-' || substr(i + 100000001, 2)"
             " ELSE 'ORD-' || (i + 1) END",
             customer,
-            f"date({seconds}, 'unixepoch')",
-            timestamp(seconds, "created"),
-            timestamp(updated, "(created + changed)"),
+            "substr(created_text, 1, 10)",
+            f"created_text || {fraction('created')}",
+            f"datetime({epoch} + (created + changed) / 1000000, 'unixepoch')"
+            f" || {fraction('(created + changed)')}",
             choice(status, STATUSES),
             qty,
             f"({qty}) * (99 + price % 99901) / 100.0",

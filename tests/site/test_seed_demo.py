@@ -170,7 +170,11 @@ def order_indexes() -> list[tuple[str, str]]:
         return sorted(cursor.fetchall())
 
 
-def test_a_first_seed_leaves_the_schema_and_indexes_as_migrations_made_them(db: None) -> None:
+def test_a_first_seed_leaves_the_schema_and_indexes_as_migrations_made_them(
+    transactional_db: None,
+) -> None:
+    # Outside a test transaction, as a real seed runs: SQLite's connection
+    # settings (foreign keys) can only change between transactions.
     before = order_indexes()
     assert len(before) >= 5
     seed_orders(1_000, batch=300)
@@ -182,6 +186,10 @@ def test_a_first_seed_leaves_the_schema_and_indexes_as_migrations_made_them(db: 
         if connection.vendor == "sqlite":  # the seed's shortcut ends with the seed
             cursor.execute("PRAGMA ignore_check_constraints")
             assert cursor.fetchone()[0] == 0
+            cursor.execute("PRAGMA foreign_keys")
+            assert cursor.fetchone()[0] == 1
+            cursor.execute("SELECT name FROM sqlite_temp_master")
+            assert cursor.fetchall() == []  # the seed's temp tables are gone
 
 
 @pytest.mark.skipif("DATABASE_URL" in os.environ, reason="SQLite's first-seed index path")
