@@ -1,7 +1,7 @@
 """Demo seeding: tops up to N rows, every value valid through the ORM, same rows however split.
 
 Marked ``services``: ``make test`` runs it again on PostgreSQL, where the rows
-come from ``generate_series`` instead of SQLite's recursive CTE.
+come from ``generate_series`` instead of SQLite's temp table of row numbers.
 """
 
 from __future__ import annotations
