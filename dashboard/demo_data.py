@@ -8,9 +8,9 @@ can all drive it.
 Design choices, each measured (docs/benchmarks.md, "Demo seeding"):
 
 - **SQLite generates the rows itself** (``SqliteOrderSelect``): one
-  ``INSERT ... SELECT`` per batch over a recursive CTE that counts the rows
-  and draws each row's pseudo-random integers by integer hashing of its
-  number. No row passes through Python, so nothing is converted or bound
+  ``INSERT ... SELECT`` per batch over a temp table of row numbers, a
+  subquery drawing each row's pseudo-random integers by integer hashing of
+  its number. No row passes through Python, so nothing is converted or bound
   per value; the statement runs in C with the GIL released. The values are
   the ones Django itself writes (UUID as 32 hex digits, datetimes as naive
   UTC ``YYYY-MM-DD HH:MM:SS.ffffff``, decimals as numbers, JSON as
@@ -34,7 +34,13 @@ Design choices, each measured (docs/benchmarks.md, "Demo seeding"):
   time, so the server and the worker keep working while the demo seeds in
   the background.
 - **SQLite's first seed builds the secondary indexes once, at the end**
-  (``indexes_set_aside``): 40 % less CPU than maintaining them row by row.
+  (``indexes_set_aside``): 40 % less CPU than maintaining them row by row,
+  with the database file mapped into memory while they are built.
+- **SQLite's checks and fsyncs off on the seed's connection while it seeds**
+  (``sqlite_pragmas``): the metadata's JSON check and the customer foreign
+  key (the values are valid by construction), and the checkpoints' fsyncs
+  (one fsync of the files at the end instead). Every setting is restored
+  after; the tests compare them.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from __future__ import annotations
 import datetime
 import gc
 import json
+import os
 import random
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -60,6 +67,7 @@ BATCH = 50_000
 ROWS_PER_STATEMENT = 100  # other backends' multi-row INSERT: 1,200 parameters
 BLOCK = 10_000  # rows drawn from one random generator; fixes which rows a seed gives
 SQLITE_CACHE_KIB = 64 * 1024
+SQLITE_INDEX_BUILD_MMAP = 2**31  # bytes of the database file mapped while building indexes
 CUSTOMERS = 1_000
 
 COUNTRIES = ["FR", "DE", "GB", "US", "ES", "IT", "NL", "SE", "JP", "BR", "CA", "IN"]
@@ -195,10 +203,36 @@ def restore_set_aside_indexes(db: BaseDatabaseWrapper) -> None:
     if pending is None or not pending.exists():
         return
     statements: list[str] = json.loads(pending.read_text())
-    with transaction.atomic(using=db.alias), db.cursor() as cursor:
+    # Each index is one scan of the table (4 scans of 390 MB for 1,000,000 orders):
+    # mapped into memory, its pages are not copied from the OS on every read
+    # (0.13 µs a row less, docs/benchmarks.md). The sort is done in memory
+    # within the cache's size.
+    settings = {"cache_size": -SQLITE_CACHE_KIB, "mmap_size": SQLITE_INDEX_BUILD_MMAP}
+    with (
+        sqlite_settings(db, settings),
+        transaction.atomic(using=db.alias),
+        db.cursor() as cursor,
+    ):
         for sql in statements:
             cursor.execute(sql.replace("CREATE INDEX", "CREATE INDEX IF NOT EXISTS", 1))
     pending.unlink()
+
+
+@contextmanager
+def sqlite_settings(db: BaseDatabaseWrapper, settings: dict[str, int]) -> Iterator[None]:
+    """These ``PRAGMA`` settings of ``db``'s connection for the block, the previous ones after."""
+    previous = {}
+    with db.cursor() as cursor:
+        for name, value in settings.items():
+            cursor.execute(f"PRAGMA {name}")
+            previous[name] = int(cursor.fetchone()[0])
+            cursor.execute(f"PRAGMA {name} = {value}")
+    try:
+        yield
+    finally:
+        with db.cursor() as cursor:
+            for name, value in previous.items():
+                cursor.execute(f"PRAGMA {name} = {value}")
 
 
 def set_aside_file(db: BaseDatabaseWrapper) -> Path | None:
@@ -404,25 +438,71 @@ def sqlite_batches(
 
     def write(start: int, count: int, following: int) -> None:
         with db.cursor() as cursor:
+            for statement in select.number(count):
+                cursor.execute(statement)
             # No parameters: Django passes the text to SQLite untouched (printf's %).
             cursor.execute(select.insert(table, columns, start, count))
+            if cursor.rowcount != count:  # e.g. numbers lost with a rolled-back batch
+                raise RuntimeError(f"inserted {cursor.rowcount} orders instead of {count}")
 
-    try:
-        with db.cursor() as cursor:
-            # This connection's page cache: the indexes' hot pages stay in memory.
-            cursor.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
-            # The metadata's JSON_VALID check costs 10 % of the insert; the JSON is
-            # one fixed template of integers and fixed strings, valid by construction
-            # (the tests read it back). This connection only, and only while seeding.
-            cursor.execute("PRAGMA ignore_check_constraints = ON")
-            for statement in select.setup():
-                cursor.execute(statement)
+    # The customer ids are read from the customers' table: checking each order's
+    # costs a lookup, 0.3 µs a row. Off for this connection while it seeds (a
+    # no-op if a transaction is open: SQLite refuses it there; Django's own
+    # loaddata does the same).
+    with db.constraint_checks_disabled(), sqlite_pragmas(db, select):
         yield write
+
+
+@contextmanager
+def sqlite_pragmas(db: BaseDatabaseWrapper, select: SqliteOrderSelect) -> Iterator[None]:
+    """The seed's connection settings, and ``select``'s temp tables, while it seeds."""
+    settings = {
+        # This connection's page cache: the indexes' hot pages stay in memory.
+        "cache_size": -SQLITE_CACHE_KIB,
+        # The metadata's JSON_VALID check costs 10 % of the insert; the JSON is
+        # one fixed template of integers and fixed strings, valid by construction
+        # (the tests read it back). This connection only, and only while seeding.
+        "ignore_check_constraints": 1,
+    }
+    unsynced = not db.in_atomic_block  # SQLite refuses it inside a transaction
+    if unsynced:
+        # No fsync at the checkpoints while seeding: 64 of them made 0.8 s of
+        # waiting for 1,000,000 rows, 15 % of the seed, and the WAL's pages went
+        # to the disk once per batch. Readers see the same; a crash of the
+        # process loses nothing committed, a crash of the machine mid-seed may
+        # corrupt the file (docs/benchmarks.md). Once done, one fsync of the
+        # files puts all of it on the disk.
+        settings["synchronous"] = 0
+    try:
+        with sqlite_settings(db, settings):
+            try:
+                with db.cursor() as cursor:
+                    for statement in select.setup():
+                        cursor.execute(statement)
+                yield
+            finally:
+                with db.cursor() as cursor:
+                    for statement in select.teardown():
+                        cursor.execute(statement)
     finally:
-        with db.cursor() as cursor:
-            cursor.execute("PRAGMA ignore_check_constraints = OFF")
-            for statement in select.teardown():
-                cursor.execute(statement)
+        if unsynced:
+            sync_to_disk(db)
+
+
+def sync_to_disk(db: BaseDatabaseWrapper) -> None:
+    """fsync the SQLite database's file and its WAL: what ``synchronous`` would have done."""
+    name = str(db.settings_dict["NAME"])
+    if name == ":memory:" or "mode=memory" in name:
+        return
+    for path in (Path(name), Path(f"{name}-wal")):
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            continue
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 HASH_MODULUS = 2_147_483_647  # 2**31 - 1, a prime: every product below stays under 2**62
@@ -529,59 +609,95 @@ def sql_string(text: str) -> str:
 class SqliteOrderSelect(OrderDraws):
     """The SQL that computes order rows ``start`` to ``start + count - 1`` from their numbers.
 
-    A recursive CTE counts the rows and, for each, draws a handful of
-    pseudo-random integers: ``x = (n * A + c_k) % P`` then ``x * x % P``,
-    ``c_k`` taken from ``seed`` (one per draw), so row ``n`` depends on
-    ``seed`` and ``n`` only, however the rows are split into batches. The
-    draws are columns of the CTE, so each is computed once per row; the
-    outer ``SELECT`` turns them into the values Django stores on SQLite (UUID
-    as 32 hex digits, datetimes as naive UTC ``YYYY-MM-DD HH:MM:SS.ffffff``,
-    decimals as numbers, JSON as ``json.dumps`` would write it). Orders are
-    in time order with version 7 UUIDs, as before: order ``n`` is placed in
-    its own ``STEP_SECONDS`` slot.
+    The rows are counted by a temp table of the numbers ``0`` to ``count - 1``
+    (``ROWS``; a scan of it costs a fifth of a recursive CTE's counting) and,
+    for each, a subquery draws a handful of pseudo-random integers:
+    ``x = (n * A + c_k) % P`` then ``x * x % P``, ``c_k`` taken from ``seed``
+    (one per draw), so row ``n`` depends on ``seed`` and ``n`` only, however
+    the rows are split into batches. ``OFFSET 0`` keeps the subquery from being
+    merged into the outer ``SELECT``, so each draw is computed once per row (a
+    co-routine: no row is stored). The outer ``SELECT`` turns them into the
+    values Django stores on SQLite (UUID as 32 hex digits, datetimes as naive
+    UTC ``YYYY-MM-DD HH:MM:SS.ffffff``, decimals as numbers, JSON as
+    ``json.dumps`` would write it). Orders are in time order with version 7
+    UUIDs: order ``n`` is placed in its own ``STEP_SECONDS`` slot.
     """
 
     TEMP_CUSTOMERS = "streamboard_seed_customers"
+    ROWS = "streamboard_seed_rows"
+
+    def __init__(self, customer_ids: Sequence[int], *, seed: int) -> None:
+        super().__init__(customer_ids, seed=seed)
+        self.numbered = 0  # how many numbers temp.ROWS holds
 
     def setup(self) -> list[str]:
-        """Statements to run once before the inserts: customers in a temp table if not 1..k."""
+        """Statements to run once before the inserts: the numbers' table, the customers'
+        if their ids are not one run."""
+        self.numbered = 0
+        statements = [
+            f"DROP TABLE IF EXISTS temp.{self.ROWS}",
+            f"CREATE TEMP TABLE {self.ROWS} (k INTEGER PRIMARY KEY)",
+        ]
         if self.contiguous:
-            return []
+            return statements
         values = ", ".join(f"({k}, {pk})" for k, pk in enumerate(self.customer_ids))
         return [
+            *statements,
             f"DROP TABLE IF EXISTS temp.{self.TEMP_CUSTOMERS}",
             f"CREATE TEMP TABLE {self.TEMP_CUSTOMERS} (k INTEGER PRIMARY KEY, id INTEGER)",
             f"INSERT INTO temp.{self.TEMP_CUSTOMERS} VALUES {values}",
         ]
 
     def teardown(self) -> list[str]:
-        return [] if self.contiguous else [f"DROP TABLE IF EXISTS temp.{self.TEMP_CUSTOMERS}"]
+        statements = [f"DROP TABLE IF EXISTS temp.{self.ROWS}"]
+        if not self.contiguous:
+            statements.append(f"DROP TABLE IF EXISTS temp.{self.TEMP_CUSTOMERS}")
+        return statements
+
+    def number(self, count: int) -> list[str]:
+        """Statements that give temp.ROWS the numbers below ``count`` (none if it has them)."""
+        if count <= self.numbered:
+            return []
+        first, self.numbered = self.numbered, count
+        return [
+            f"WITH RECURSIVE k(k) AS (SELECT {first} UNION ALL SELECT k + 1 FROM k"
+            f" WHERE k < {count - 1}) INSERT INTO temp.{self.ROWS} SELECT k FROM k"
+        ]
 
     def insert(self, table: str, columns: str, start: int, count: int) -> str:
-        n = "i + 1"  # the row's number (0-based): the CTE starts one before the batch
-        draws = ", ".join(self.draw(k, n) for k in range(3, 9))
-        cte = (
-            f"WITH RECURSIVE rows(i, created, changed, {', '.join(DRAWS)}) AS ("
-            f"SELECT {start - 1}, 0, 0, 0, 0, 0, 0, 0, 0 UNION ALL "
-            f"SELECT {n}, {self.created(n)}, {self.changed(n)}, {draws}"
-            f" FROM rows WHERE i < {start + count - 1})"
+        """The ``INSERT``; run ``number(count)``'s statements first.
+
+        Two subqueries: the inner computes each draw's ``x``, the outer squares
+        it (``x`` written once, not twice: 5 operations a draw instead of 8).
+        Row ``n`` is ``start + k``, its ``start`` folded into the constants:
+        ``(n * A + c) % P`` is ``(k * A + (start * A + c) % P) % P``.
+        """
+        p, a, step = HASH_MODULUS, HASH_MULTIPLIER, STEP_SECONDS * 1_000_000
+        xs = ", ".join(
+            f"(k * {a} + {(start * a + c) % p}) % {p} AS x{j}" for j, c in enumerate(self.offsets)
         )
+        draw = [f"x{j} * x{j} % {p}" for j in range(len(self.offsets))]
+        created = f"k * {step} + {start * step} + {draw[0]} % {step}"
+        changed = f"{draw[1]} % {SECONDS_PER_UPDATE_WINDOW} * 1000000 + {draw[2]} % 1000000"
+        draws = ", ".join(f"{draw[j]} AS {name}" for j, name in enumerate(DRAWS, start=3))
+        # The creation's date and time, computed once: placed_on is its first 10 characters.
+        created_text = f"datetime({int(EPOCH.timestamp())} + ({created}) / 1000000, 'unixepoch')"
         return (
-            f"{cte} INSERT INTO {table} ({columns}) SELECT {', '.join(self.values())}"
-            f" FROM rows WHERE i >= {start}"
+            f"INSERT INTO {table} ({columns}) SELECT {', '.join(self.values())} FROM ("
+            f"SELECT k + {start} AS i, {created} AS created, {changed} AS changed,"
+            f" {created_text} AS created_text, {draws} FROM ("
+            f"SELECT k, {xs} FROM temp.{self.ROWS} WHERE k < {count} LIMIT -1 OFFSET 0)"
+            " LIMIT -1 OFFSET 0)"
         )
 
     def values(self) -> list[str]:
-        """The columns' expressions, in ``ORDER_COLUMNS`` order, over the CTE's draws."""
+        """The columns' expressions, in ``ORDER_COLUMNS`` order, over the subquery's draws."""
         epoch = int(EPOCH.timestamp())
         status, quantity, note, gift, channel, has_coupon, coupon = mix_digits("mix")
-        seconds = f"{epoch} + created / 1000000"
-        updated = f"{epoch} + (created + changed) / 1000000"
 
-        def timestamp(seconds: str, micros: str) -> str:
-            # datetime() and a concatenation: half the cost of strftime() or printf().
-            fraction = f"substr({micros} % 1000000 + 1000000, 2)"
-            return f"datetime({seconds}, 'unixepoch') || '.' || {fraction}"
+        def fraction(micros: str) -> str:
+            # A concatenation: half the cost of strftime() or printf().
+            return f"'.' || substr({micros} % 1000000 + 1000000, 2)"
 
         if self.contiguous:
             customer = f"{self.customer_ids[0]} + customer % {len(self.customer_ids)}"
@@ -591,23 +707,30 @@ class SqliteOrderSelect(OrderDraws):
                 f" WHERE k = customer % {len(self.customer_ids)})"
             )
         qty = f"1 + {quantity}"
+        # json.dumps's text, its fixed parts folded into the CASEs' strings: three
+        # concatenations cost less than one printf().
+        channels = [f'{{"channel": "{c}", "items": [{{"sku": "SKU-' for c in CHANNELS]
+        coupons = [f'}}], "coupon": {json.dumps(c)}}}' for c in COUPONS]
         metadata = (
-            'printf(\'{"channel": "%s", "items": [{"sku": "SKU-%05d", "qty": %d}],'
-            f' "coupon": %s}}\', {choice(channel, CHANNELS)}, price / 99901 % 10000, {qty},'
-            f" CASE WHEN {has_coupon} = 0 THEN"
-            f" {choice(coupon, [json.dumps(c) for c in COUPONS])} ELSE 'null' END)"
+            f"{choice(channel, channels)} || substr(price / 99901 % 10000 + 100000, 2)"
+            f' || \'", "qty": \' || ({qty}) || CASE WHEN {has_coupon} = 0'
+            f" THEN {choice(coupon, coupons)} ELSE '}}], \"coupon\": null}}' END"
         )
         return [
-            # Version 7: 48 bits of milliseconds, 7, then the variant among 73 pseudo-random bits.
-            f"printf('%013x%04x%015x', ({EPOCH_MS} + created / 1000000 * 1000) * 16 + 7,"
-            " u1 % 4096 * 16 + 8 + u1 / 4096 % 4, u2 * 268435456 + u3 % 268435456)",
+            # Version 7: 48 bits of milliseconds, 7, then the variant among 74 pseudo-random
+            # bits, as two 64-bit halves (the second's top bit set: printf writes it unsigned).
+            # (SQLite's bit operators share one precedence, hence the parentheses.)
+            f"printf('%016x%016x', (({EPOCH_MS} + created / 1000000 * 1000) << 16)"
+            " | 28672 | (u1 % 4096),"
+            " (1 << 63) | ((u1 / 4096 % 4) << 60) | (u2 << 28) | (u3 % 268435456))",
             # ORD-%08d, cheaper than printf.
             "CASE WHEN i < 99999999 THEN 'ORD-' || substr(i + 100000001, 2)"
             " ELSE 'ORD-' || (i + 1) END",
             customer,
-            f"date({seconds}, 'unixepoch')",
-            timestamp(seconds, "created"),
-            timestamp(updated, "(created + changed)"),
+            "substr(created_text, 1, 10)",
+            f"created_text || {fraction('created')}",
+            f"datetime({epoch} + (created + changed) / 1000000, 'unixepoch')"
+            f" || {fraction('(created + changed)')}",
             choice(status, STATUSES),
             qty,
             f"({qty}) * (99 + price % 99901) / 100.0",

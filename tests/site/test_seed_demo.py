@@ -1,7 +1,7 @@
 """Demo seeding: tops up to N rows, every value valid through the ORM, same rows however split.
 
 Marked ``services``: ``make test`` runs it again on PostgreSQL, where the rows
-come from ``generate_series`` instead of SQLite's recursive CTE.
+come from ``generate_series`` instead of SQLite's temp table of row numbers.
 """
 
 from __future__ import annotations
@@ -170,18 +170,37 @@ def order_indexes() -> list[tuple[str, str]]:
         return sorted(cursor.fetchall())
 
 
-def test_a_first_seed_leaves_the_schema_and_indexes_as_migrations_made_them(db: None) -> None:
+def sqlite_settings() -> dict[str, Any]:
+    """The connection's settings a seed changes while it runs, as SQLite reports them."""
+    names = ["foreign_keys", "ignore_check_constraints", "cache_size", "mmap_size", "synchronous"]
+    with connection.cursor() as cursor:
+        return {name: cursor.execute(f"PRAGMA {name}").fetchone()[0] for name in names}
+
+
+def test_a_first_seed_leaves_the_schema_and_indexes_as_migrations_made_them(
+    transactional_db: None,
+) -> None:
+    # Outside a test transaction, as a real seed runs: SQLite's connection
+    # settings (foreign keys) can only change between transactions.
     before = order_indexes()
     assert len(before) >= 5
+    settings = sqlite_settings() if connection.vendor == "sqlite" else {}
     seed_orders(1_000, batch=300)
     assert order_indexes() == before
     assert not list(Path(str(connection.settings_dict["NAME"])).parent.glob("*.seed-indexes.json"))
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT COUNT(*) FROM {Order._meta.db_table} WHERE status = %s", ["paid"])
         assert cursor.fetchone()[0] == Order.objects.filter(status="paid").count() > 0
-        if connection.vendor == "sqlite":  # the seed's shortcut ends with the seed
-            cursor.execute("PRAGMA ignore_check_constraints")
-            assert cursor.fetchone()[0] == 0
+        if connection.vendor == "sqlite":  # the seed's shortcuts end with the seed
+            assert sqlite_settings() == settings
+            assert settings["foreign_keys"] == 1
+            assert settings["ignore_check_constraints"] == 0
+            cursor.execute("SELECT name FROM sqlite_temp_master")
+            assert cursor.fetchall() == []  # the seed's temp tables are gone
+            cursor.execute("PRAGMA integrity_check")
+            assert cursor.fetchall() == [("ok",)]
+            cursor.execute("PRAGMA foreign_key_check")
+            assert cursor.fetchall() == []
 
 
 @pytest.mark.skipif("DATABASE_URL" in os.environ, reason="SQLite's first-seed index path")
