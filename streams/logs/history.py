@@ -58,7 +58,7 @@ from typing import BinaryIO, Final
 from streams import conf
 from streams.logs.lines import Level, at_least, detect_level, level_of_word, parse_json_object
 from streams.logs.patterns import LineMatcher
-from streams.logs.timestamps import TimeContext, TimeRange, line_time
+from streams.logs.timestamps import ISO_GLUED_START, TimeContext, TimeRange, iso_epoch, line_time
 
 #: Bytes per backward read of a plain file.
 BLOCK_BYTES: Final = 256 * 1024
@@ -761,11 +761,18 @@ def _search_block(
     header_cache: dict[int, tuple[Level, float | None]] = {}
     for start, end in reversed(hits):
         raw = data[start:end]
-        when = line_time(raw, context)
-        if when is not None:
-            level = _level_of(raw)
-        else:
-            level, when = _header_of(data, start, context, header_cache)
+        # The common ``<time> LEVEL`` line: its time and level from one match.
+        fast = _TIME_THEN_LEVEL.match(raw)
+        if (
+            fast is None
+            or (when := iso_epoch(fast, context)) is None
+            or (level := _LEVEL_OF_WORD.get(fast.group(9))) is None
+        ):
+            when = line_time(raw, context)
+            if when is not None:
+                level = _level_of(raw)
+            else:
+                level, when = _header_of(data, start, context, header_cache)
         if not at_least(level, matcher.level) or not time_range.contains(when):
             continue
         text = raw.removesuffix(b"\r").decode("utf-8", "replace")
@@ -784,11 +791,29 @@ def _search_block(
 
 # ``<timestamp> LEVEL`` (or ``[LEVEL]``): the common layout, where the first level
 # word of the line (the one ``detect_level`` takes) is the one right after the time.
+_LEVEL_WORDS: Final = (
+    rb"DEBUG|TRACE|INFO|NOTICE|WARN(?:ING)?|ERR(?:OR)?|CRIT(?:ICAL)?|FATAL|ALERT|EMERG"
+)
 _LEVEL_AFTER_TIME: Final = re.compile(
     rb"[\[(<]?\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d[.,\d]*(?:Z|[+-]\d\d:?\d\d)?[\])>]?"
-    rb"[ \t]+[\[(<]?(DEBUG|TRACE|INFO|NOTICE|WARN(?:ING)?|ERR(?:OR)?|CRIT(?:ICAL)?|FATAL|ALERT"
-    rb"|EMERG)\b"
+    rb"[ \t]+[\[(<]?(" + _LEVEL_WORDS + rb")\b"
 )
+
+
+# ``_LEVEL_AFTER_TIME`` with the time's fields captured (as ``line_time`` reads
+# them): where it matches, ``line_time`` and ``_level_of`` agree with its groups.
+# Only a zone written right after the time is allowed: after a space, a zone
+# is where ``_LEVEL_AFTER_TIME`` wants the level word (no match, the slow path).
+_TIME_THEN_LEVEL: Final = re.compile(
+    ISO_GLUED_START + rb"[\])>]?[ \t]+[\[(<]?(" + _LEVEL_WORDS + rb")\b"
+)
+_LEVEL_OF_WORD: Final[dict[bytes, Level]] = {
+    word: level
+    for word in (
+        b"DEBUG TRACE INFO NOTICE WARN WARNING ERR ERROR CRIT CRITICAL FATAL ALERT EMERG".split()
+    )
+    if (level := level_of_word(word.decode())) is not None
+}
 
 
 def _level_of(raw: bytes) -> Level:
