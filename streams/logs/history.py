@@ -27,11 +27,17 @@ in a worker thread a slice at a time, and tests drive it directly. Choices:
   oldest first. A search's first pass also notes which segments hold a
   candidate line; the second inflates only those and the segment before
   each (where their first lines' header and the start of their first line
-  are), so a rare needle inflates the file about once. A time bound cannot
-  seek in it: it is read whole (unless last modified well before ``since``).
+  are), so a rare needle inflates the file about once. And while every
+  candidate line has its own timestamp (so its level, time and result do
+  not depend on the block it is read in) and they fit in a segment's bytes,
+  the first pass keeps them and the second is not needed: a search for
+  ordinary lines inflates the file once whatever their number. A time bound
+  cannot seek in it: it is read whole (unless last modified well before
+  ``since``).
 * **Memory** of a search: about four blocks (the read, the realigned copy,
-  the candidates) for a plain file; for a gzipped one, a segment, its
-  checkpoints and the same blocks.
+  the candidates) for a plain file; for a gzipped one, a segment (or the
+  lines its first pass kept, at most a segment's bytes), its checkpoints and
+  the same blocks.
 * **Time seeks** (``seek_time``) are a binary search over a plain file's
   bytes: each probe reads one window after the probe point and takes the
   first line with a timestamp there. Timestamps are assumed *nearly*
@@ -67,6 +73,9 @@ GZIP_SEGMENT_BYTES: Final = 4 * 1024 * 1024
 #: Compressed bytes read, and inflated bytes produced at most, per step of inflation.
 GZIP_READ_BYTES: Final = 16 * 1024
 GZIP_STEP_BYTES: Final = 256 * 1024
+#: What a line kept by a gzip search's first pass costs beyond its bytes (its
+#: ``bytes`` header, tuple, offset and list slot, measured ~125 bytes).
+KEPT_LINE_OVERHEAD: Final = 128
 #: A "line" this long without a line break is cut (a block never grows past it).
 MAX_LINE_BYTES: Final = 1024 * 1024
 #: How far a block's start looks for a line with a timestamp to start at.
@@ -189,7 +198,7 @@ def _align(
     chunks: Iterator[tuple[int, bytes, bool]],
     start: int,
     is_header: Callable[[bytes], bool] | None,
-) -> Iterator[Block]:
+) -> Generator[Block]:
     """Blocks of whole lines from chunks read backwards (see the module docstring).
 
     Chunks are contiguous, except one flagged as a fresh start: what was
@@ -333,8 +342,15 @@ class GzipReader:
         self._checkpoints: list[_Checkpoint] = []
         self._inflate: list[bool] = []
         self._heads: list[bytes | None] = []
+        #: After ``index`` with ``alone``: each segment's candidate lines, or ``None``.
+        self.kept: list[list[tuple[int, bytes]]] | None = None
 
-    def index(self, file: BinaryIO, candidates: _Candidates | None = None) -> None:
+    def index(
+        self,
+        file: BinaryIO,
+        candidates: _Candidates | None = None,
+        alone: Callable[[bytes], bool] | None = None,
+    ) -> None:
         """The first pass: inflate forward, keeping an inflater copy about every segment.
 
         A copy is taken only between two reads of input, so it holds no
@@ -345,6 +361,14 @@ class GzipReader:
         pass inflates only those (and the segment before each, where its
         first lines' header and the start of its first line are), reading
         just the first line of the others from what this pass kept.
+
+        With ``alone`` too (a test that a line's level and time are its own,
+        whatever block it is read in: it has a timestamp), the pass keeps the
+        candidate lines themselves, ``(offset, line)`` per segment in
+        ``kept``, while every one stands alone and they fit in
+        ``segment_bytes`` (what the second pass would hold at once). Then no
+        segment need be inflated again. Otherwise ``kept`` is ``None`` and
+        the segments are marked as above.
         """
         inflation = _Inflation(file, zlib.decompressobj(wbits=31), self.read_bytes)
         self._checkpoints = [_Checkpoint(inflation.inflater.copy(), inflation.position, 0)]
@@ -355,6 +379,8 @@ class GzipReader:
         head: bytes | None = b""  # the current segment's bytes up to its first line break
         head_done = True  # (the first segment's head is never needed)
         pending = b""  # the unfinished line, for the candidate test
+        kept: list[list[tuple[int, bytes]]] | None = [[]] if candidates and alone else None
+        kept_bytes = 0
         while piece := inflation.read(GZIP_STEP_BYTES):
             produced += len(piece)
             if not head_done:
@@ -364,14 +390,26 @@ class GzipReader:
                 if newline < 0 and len(head) > MAX_LINE_BYTES:
                     head = None
                 heads[-1] = head
-            if candidates is not None and not hot[-1]:
+            if candidates is not None and (kept is not None or not hot[-1]):
                 data = pending + piece if pending else piece
                 last = data.rfind(b"\n")
-                if last >= 0 and next(iter(candidates(data[: last + 1])), None) is not None:
-                    hot[-1] = True
+                if last >= 0:
+                    lines = data[: last + 1]
+                    if kept is not None:
+                        base = produced - len(data)
+                        for start, end in candidates(lines):
+                            hot[-1] = True
+                            line = lines[start:end]
+                            kept_bytes += len(line) + KEPT_LINE_OVERHEAD
+                            if kept_bytes > self.segment_bytes or not (alone and alone(line)):
+                                kept = None
+                                break
+                            kept[-1].append((base + start, line))
+                    elif next(iter(candidates(lines)), None) is not None:
+                        hot[-1] = True
                 pending = data[last + 1 :]
                 if len(pending) > MAX_LINE_BYTES:
-                    hot[-1], pending = True, b""
+                    hot[-1], pending, kept = True, b"", None
             elif pending:
                 pending = b""
             if produced >= mark and inflation.between_inputs:
@@ -379,15 +417,26 @@ class GzipReader:
                 self._checkpoints.append(_Checkpoint(copy, inflation.position, produced))
                 mark = produced + self.segment_bytes
                 hot.append(candidates is None)
+                if kept is not None:
+                    kept.append([])
                 heads.append(None)
                 head, head_done = b"", False
-        if candidates is not None and pending and next(iter(candidates(pending)), None):
-            hot[-1] = True
+        if candidates is not None and pending:
+            for start, end in candidates(pending):
+                hot[-1] = True
+                line = pending[start:end]
+                kept_bytes += len(line) + KEPT_LINE_OVERHEAD
+                if kept is None or kept_bytes > self.segment_bytes or not (alone and alone(line)):
+                    kept = None
+                    break
+                kept[-1].append((produced - len(pending) + start, line))
         self.size = produced
         if len(self._checkpoints) > 1 and self._checkpoints[-1].offset == produced:
             self._checkpoints.pop()
             hot.pop()
             heads.pop()
+            if kept is not None:
+                kept[-2].extend(kept.pop())
         # A hot segment needs the one before it inflated too; a segment whose
         # first line could not be kept is inflated whatever it holds.
         self._inflate = [
@@ -395,6 +444,14 @@ class GzipReader:
             for k in range(len(hot))
         ]
         self._heads = heads
+        self.kept = kept
+
+    def kept_reverse(self, file: BinaryIO) -> Iterator[tuple[list[tuple[int, bytes]], int]]:
+        """``(kept lines, compressed bytes spanned)`` per segment, last first (after ``index``)."""
+        kept = self.kept or []
+        compressed_ends = [*(c.compressed_offset for c in self._checkpoints[1:]), file_size(file)]
+        for index in range(len(kept) - 1, -1, -1):
+            yield kept[index], compressed_ends[index] - self._checkpoints[index].compressed_offset
 
     def segments_reverse(self, file: BinaryIO) -> Iterator[tuple[int, list[bytes], int, bool]]:
         """``(offset, pieces, compressed bytes spanned, skipped)`` per segment, last first.
@@ -451,29 +508,37 @@ def gzip_blocks_reverse(
     with open(path, "rb") as file:
         reader = GzipReader(path, segment_bytes=segment_bytes, read_bytes=read_bytes)
         reader.index(file, candidates)
+        yield from _align(
+            _gzip_chunks(reader, file, block_bytes, on_segment), 0, _header_test(context)
+        )
 
-        def chunks() -> Iterator[tuple[int, bytes, bool]]:
-            for offset, pieces, spanned, skipped in reader.segments_reverse(file):
-                if on_segment is not None:
-                    on_segment(spanned)
-                if skipped:
-                    # Only the end of the older segment's last line: a fresh start.
-                    yield offset, pieces[0], True
-                    continue
-                # The segment's pieces, last first, joined into blocks of about
-                # ``block_bytes`` (never the whole segment at once).
-                end = offset + sum(len(piece) for piece in pieces)
-                while pieces:
-                    group = [pieces.pop()]
-                    size = len(group[0])
-                    while pieces and size < block_bytes:
-                        group.append(pieces.pop())
-                        size += len(group[-1])
-                    end -= size
-                    yield end, b"".join(reversed(group)), False
-                    del group
 
-        yield from _align(chunks(), 0, _header_test(context))
+def _gzip_chunks(
+    reader: GzipReader,
+    file: BinaryIO,
+    block_bytes: int,
+    on_segment: Callable[[int], None] | None,
+) -> Iterator[tuple[int, bytes, bool]]:
+    """An indexed gzip file's segments, last first, as chunks for ``_align``."""
+    for offset, pieces, spanned, skipped in reader.segments_reverse(file):
+        if on_segment is not None:
+            on_segment(spanned)
+        if skipped:
+            # Only the end of the older segment's last line: a fresh start.
+            yield offset, pieces[0], True
+            continue
+        # The segment's pieces, last first, joined into blocks of about
+        # ``block_bytes`` (never the whole segment at once).
+        end = offset + sum(len(piece) for piece in pieces)
+        while pieces:
+            group = [pieces.pop()]
+            size = len(group[0])
+            while pieces and size < block_bytes:
+                group.append(pieces.pop())
+                size += len(group[-1])
+            end -= size
+            yield end, b"".join(reversed(group)), False
+            del group
 
 
 def read_lines_reverse(
@@ -707,26 +772,11 @@ def search_history(
     for plan in plans:
         name = str(plan.file.path)
         if plan.file.compressed:
-            spent = [0]
-
-            def count(size: int, spent: list[int] = spent) -> None:
-                spent[0] += size
-
-            blocks = gzip_blocks_reverse(
-                plan.file.path,
-                segment_bytes=options.segment_bytes,
-                block_bytes=options.block_bytes,
-                context=options.context,
-                on_segment=count,
-                candidates=matcher.candidate_lines if matcher.scans_blocks else None,
-                read_bytes=options.gzip_read_bytes,
-            )
-            try:
-                for block in blocks:
-                    yield from _search_block(block, plan.file, matcher, time_range, options)
-                    yield SearchProgress(scanned + spent[0], total, name)
-            finally:
-                blocks.close()
+            for item in _search_gzip(plan.file, matcher, time_range, options):
+                if isinstance(item, int):
+                    yield SearchProgress(scanned + item, total, name)
+                else:
+                    yield item
             scanned += plan.cost
             continue
         fd = os.open(plan.file.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
@@ -746,6 +796,48 @@ def search_history(
     yield SearchProgress(total, total, "")
 
 
+def _search_gzip(
+    file: HistoryFile,
+    matcher: LineMatcher,
+    time_range: TimeRange,
+    options: SearchOptions,
+) -> Iterator[SearchResult | int]:
+    """Results of a gzipped file newest first, and after each block the bytes read so far.
+
+    When the first pass could keep every candidate line (``GzipReader.index``
+    with ``alone``), the results come from those: the file is inflated once.
+    """
+    candidates = matcher.candidate_lines if matcher.scans_blocks else None
+    header = _header_test(options.context)
+    with open(file.path, "rb") as stream:
+        reader = GzipReader(
+            file.path, segment_bytes=options.segment_bytes, read_bytes=options.gzip_read_bytes
+        )
+        reader.index(stream, candidates, header)
+        spent = 0
+        if reader.kept is not None:
+            for lines, spanned in reader.kept_reverse(stream):
+                for offset, line in reversed(lines):
+                    result = _result(line, 0, len(line), offset, file, matcher, time_range, options)
+                    if result is not None:
+                        yield result
+                spent += spanned
+                yield spent
+            return
+
+        def count(size: int) -> None:
+            nonlocal spent
+            spent += size
+
+        blocks = _align(_gzip_chunks(reader, stream, options.block_bytes, count), 0, header)
+        try:
+            for block in blocks:
+                yield from _search_block(block, file, matcher, time_range, options)
+                yield spent
+        finally:
+            blocks.close()
+
+
 def _search_block(
     block: Block,
     file: HistoryFile,
@@ -757,36 +849,61 @@ def _search_block(
     hits = list(matcher.candidate_lines(data))
     if not hits:
         return
-    context = options.context
     header_cache: dict[int, tuple[Level, float | None]] = {}
     for start, end in reversed(hits):
-        raw = data[start:end]
-        # The common ``<time> LEVEL`` line: its time and level from one match.
-        fast = _TIME_THEN_LEVEL.match(raw)
-        if (
-            fast is None
-            or (when := iso_epoch(fast, context)) is None
-            or (level := _LEVEL_OF_WORD.get(fast.group(9))) is None
-        ):
-            when = line_time(raw, context)
-            if when is not None:
-                level = _level_of(raw)
-            else:
-                level, when = _header_of(data, start, context, header_cache)
-        if not at_least(level, matcher.level) or not time_range.contains(when):
-            continue
-        text = raw.removesuffix(b"\r").decode("utf-8", "replace")
-        yield SearchResult(
-            str(file.path),
-            text,
-            level,
-            when,
-            block.offset + start,
-            block.offset + end + 1,
-            file.inode,
-            file.compressed,
-            tuple(matcher.spans(raw)) if options.highlight else (),
+        result = _result(
+            data, start, end, block.offset, file, matcher, time_range, options, header_cache
         )
+        if result is not None:
+            yield result
+
+
+def _result(
+    data: bytes,
+    start: int,
+    end: int,
+    offset: int,
+    file: HistoryFile,
+    matcher: LineMatcher,
+    time_range: TimeRange,
+    options: SearchOptions,
+    header_cache: dict[int, tuple[Level, float | None]] | None = None,
+) -> SearchResult | None:
+    """The line ``data[start:end]`` (``data`` at byte ``offset``) as a result, if it passes.
+
+    Its level and time are its record's: for a line without a timestamp, its
+    header's, looked for in ``data`` before it.
+    """
+    raw = data[start:end]
+    context = options.context
+    # The common ``<time> LEVEL`` line: its time and level from one match.
+    fast = _TIME_THEN_LEVEL.match(raw)
+    if (
+        fast is None
+        or (when := iso_epoch(fast, context)) is None
+        or (level := _LEVEL_OF_WORD.get(fast.group(9))) is None
+    ):
+        when = line_time(raw, context)
+        if when is not None:
+            level = _level_of(raw)
+        else:
+            level, when = _header_of(
+                data, start, context, {} if header_cache is None else header_cache
+            )
+    if not at_least(level, matcher.level) or not time_range.contains(when):
+        return None
+    text = raw.removesuffix(b"\r").decode("utf-8", "replace")
+    return SearchResult(
+        str(file.path),
+        text,
+        level,
+        when,
+        offset + start,
+        offset + end + 1,
+        file.inode,
+        file.compressed,
+        tuple(matcher.spans(raw)) if options.highlight else (),
+    )
 
 
 # ``<timestamp> LEVEL`` (or ``[LEVEL]``): the common layout, where the first level
