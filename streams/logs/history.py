@@ -186,12 +186,45 @@ class Block:
     data: bytes
 
 
-def _chunks_reverse(fd: int, start: int, end: int, size: int) -> Iterator[tuple[int, bytes, bool]]:
+def _plain_reverse(
+    fd: int, start: int, end: int, size: int, is_header: Callable[[bytes], bool] | None
+) -> Iterator[tuple[int, bytes, int]]:
+    """``_align`` for a plain file, without copies: ``(offset, data, begin)`` per block.
+
+    The block is ``data[begin:]`` (``data`` read at ``offset``): what the
+    newer block did not take (its carry) is read again with each chunk, so a
+    chunk is never joined to it nor sliced (two copies of each block saved).
+    """
     position = end
+    carry = 0
     while position > start:
         length = min(size, position - start)
         position -= length
-        yield position, os.pread(fd, length, position), False
+        data = os.pread(fd, length + carry, position)
+        if position <= start:
+            if data:
+                yield position, data, 0
+            return
+        cut = _cut(data, is_header)
+        carry = len(data) if cut is None else cut
+        if cut is not None and cut < len(data):
+            yield position, data, cut
+
+
+def _cut(data: bytes, is_header: Callable[[bytes], bool] | None) -> int | None:
+    """Where the whole lines of ``data`` (read backwards, not at the start) begin.
+
+    ``None`` when there is no line break (all of it goes on with the older
+    block); what is before the cut goes on with it too.
+    """
+    cut = data.find(b"\n") + 1
+    if cut == 0:
+        if len(data) <= MAX_LINE_BYTES:
+            return None
+        cut = len(data) - MAX_LINE_BYTES  # a huge line: cut it rather than grow
+    if is_header is not None:
+        cut = _header_start(data, cut, is_header)
+    return cut
 
 
 def _align(
@@ -213,14 +246,10 @@ def _align(
             if data:
                 yield Block(offset, data)
             return
-        cut = data.find(b"\n") + 1
-        if cut == 0:
-            if len(data) <= MAX_LINE_BYTES:
-                carry = data
-                continue
-            cut = len(data) - MAX_LINE_BYTES  # a huge line: cut it rather than grow
-        if is_header is not None:
-            cut = _header_start(data, cut, is_header)
+        cut = _cut(data, is_header)
+        if cut is None:
+            carry = data
+            continue
         carry = data[:cut]
         if cut < len(data):
             yield Block(offset + cut, data[cut:])
@@ -262,8 +291,8 @@ def read_blocks_reverse(
     """
     if end is None:
         end = os.fstat(fd).st_size
-    header = _header_test(context)
-    return _align(_chunks_reverse(fd, start, end, block_bytes), start, header)
+    for offset, data, begin in _plain_reverse(fd, start, end, block_bytes, _header_test(context)):
+        yield Block(offset + begin, data[begin:] if begin else data)
 
 
 def _header_test(context: TimeContext | None) -> Callable[[bytes], bool] | None:
@@ -781,15 +810,14 @@ def search_history(
             continue
         fd = os.open(plan.file.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         try:
-            for block in read_blocks_reverse(
-                fd,
-                plan.start,
-                plan.end,
-                block_bytes=options.block_bytes,
-                context=options.context,
+            header = _header_test(options.context)
+            for offset, data, begin in _plain_reverse(
+                fd, plan.start, plan.end, options.block_bytes, header
             ):
-                yield from _search_block(block, plan.file, matcher, time_range, options)
-                yield SearchProgress(scanned + plan.end - block.offset, total, name)
+                yield from _search_block(
+                    data, begin, offset, plan.file, matcher, time_range, options
+                )
+                yield SearchProgress(scanned + plan.end - offset - begin, total, name)
         finally:
             os.close(fd)
         scanned += plan.cost
@@ -832,27 +860,31 @@ def _search_gzip(
         blocks = _align(_gzip_chunks(reader, stream, options.block_bytes, count), 0, header)
         try:
             for block in blocks:
-                yield from _search_block(block, file, matcher, time_range, options)
+                yield from _search_block(
+                    block.data, 0, block.offset, file, matcher, time_range, options
+                )
                 yield spent
         finally:
             blocks.close()
 
 
 def _search_block(
-    block: Block,
+    data: bytes,
+    begin: int,
+    offset: int,
     file: HistoryFile,
     matcher: LineMatcher,
     time_range: TimeRange,
     options: SearchOptions,
 ) -> Iterator[SearchResult]:
-    data = block.data
-    hits = list(matcher.candidate_lines(data))
+    """The results of the block ``data[begin:]`` (``data`` at byte ``offset``), newest first."""
+    hits = list(matcher.candidate_lines(data, begin))
     if not hits:
         return
     header_cache: dict[int, tuple[Level, float | None]] = {}
     for start, end in reversed(hits):
         result = _result(
-            data, start, end, block.offset, file, matcher, time_range, options, header_cache
+            data, start, end, offset, file, matcher, time_range, options, begin, header_cache
         )
         if result is not None:
             yield result
@@ -867,12 +899,13 @@ def _result(
     matcher: LineMatcher,
     time_range: TimeRange,
     options: SearchOptions,
+    begin: int = 0,
     header_cache: dict[int, tuple[Level, float | None]] | None = None,
 ) -> SearchResult | None:
     """The line ``data[start:end]`` (``data`` at byte ``offset``) as a result, if it passes.
 
     Its level and time are its record's: for a line without a timestamp, its
-    header's, looked for in ``data`` before it.
+    header's, looked for in ``data[begin:start]``.
     """
     raw = data[start:end]
     context = options.context
@@ -887,9 +920,8 @@ def _result(
         if when is not None:
             level = _level_of(raw)
         else:
-            level, when = _header_of(
-                data, start, context, {} if header_cache is None else header_cache
-            )
+            cache = {} if header_cache is None else header_cache
+            level, when = _header_of(data, begin, start, context, cache)
     if not at_least(level, matcher.level) or not time_range.contains(when):
         return None
     text = raw.removesuffix(b"\r").decode("utf-8", "replace")
@@ -945,14 +977,21 @@ def _level_of(raw: bytes) -> Level:
 
 
 def _header_of(
-    data: bytes, start: int, context: TimeContext, cache: dict[int, tuple[Level, float | None]]
+    data: bytes,
+    floor: int,
+    start: int,
+    context: TimeContext,
+    cache: dict[int, tuple[Level, float | None]],
 ) -> tuple[Level, float | None]:
-    """The level and time of the record a time-less line at ``start`` belongs to."""
+    """The level and time of the record a time-less line at ``start`` belongs to.
+
+    The header is looked for in the lines of ``data[floor:start]``.
+    """
     end = start - 1
     for _ in range(HEADER_LOOKBACK_LINES):
-        if end < 0:
+        if end < floor:
             break
-        begin = data.rfind(b"\n", 0, end) + 1
+        begin = max(data.rfind(b"\n", floor, end) + 1, floor)
         cached = cache.get(begin)
         if cached is not None:
             return cached
