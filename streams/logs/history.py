@@ -56,6 +56,7 @@ import fnmatch
 import os
 import re
 import zlib
+from array import array
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,9 +74,9 @@ GZIP_SEGMENT_BYTES: Final = 4 * 1024 * 1024
 #: Compressed bytes read, and inflated bytes produced at most, per step of inflation.
 GZIP_READ_BYTES: Final = 16 * 1024
 GZIP_STEP_BYTES: Final = 256 * 1024
-#: What a line kept by a gzip search's first pass costs beyond its bytes (its
-#: ``bytes`` header, tuple, offset and list slot, measured ~125 bytes).
-KEPT_LINE_OVERHEAD: Final = 128
+#: What a line kept by a gzip search's first pass costs beyond its bytes
+#: (``KeptLines``: its offset and its end, 8 bytes each).
+KEPT_LINE_OVERHEAD: Final = 16
 #: A "line" this long without a line break is cut (a block never grows past it).
 MAX_LINE_BYTES: Final = 1024 * 1024
 #: How far a block's start looks for a line with a timestamp to start at.
@@ -354,6 +355,39 @@ class _Inflation:
 _Candidates = Callable[[bytes], Iterator[tuple[int, int]]]
 
 
+class KeptLines:
+    """Lines with their offsets, packed: one buffer and two arrays (16 bytes a line)."""
+
+    __slots__ = ("_data", "_ends", "_offsets")
+
+    def __init__(self) -> None:
+        self._data = bytearray()
+        self._offsets = array("q")
+        self._ends = array("q")
+
+    def append(self, offset: int, line: bytes) -> None:
+        self._offsets.append(offset)
+        self._data += line
+        self._ends.append(len(self._data))
+
+    def __len__(self) -> int:
+        return len(self._offsets)
+
+    def __iter__(self) -> Iterator[tuple[int, bytes]]:
+        """``(offset, line)`` in the order they were kept."""
+        begin = 0
+        for offset, end in zip(self._offsets, self._ends, strict=True):
+            yield offset, bytes(self._data[begin:end])
+            begin = end
+
+    def newest_first(self) -> Iterator[tuple[int, bytes]]:
+        """``(offset, line)`` from the last kept to the first."""
+        ends = self._ends
+        for index in range(len(ends) - 1, -1, -1):
+            begin = ends[index - 1] if index else 0
+            yield self._offsets[index], bytes(self._data[begin : ends[index]])
+
+
 class GzipReader:
     """A gzipped file read in segments, newest first (see the module docstring)."""
 
@@ -372,7 +406,7 @@ class GzipReader:
         self._inflate: list[bool] = []
         self._heads: list[bytes | None] = []
         #: After ``index`` with ``alone``: each segment's candidate lines, or ``None``.
-        self.kept: list[list[tuple[int, bytes]]] | None = None
+        self.kept: list[KeptLines] | None = None
 
     def index(
         self,
@@ -408,7 +442,7 @@ class GzipReader:
         head: bytes | None = b""  # the current segment's bytes up to its first line break
         head_done = True  # (the first segment's head is never needed)
         pending = b""  # the unfinished line, for the candidate test
-        kept: list[list[tuple[int, bytes]]] | None = [[]] if candidates and alone else None
+        kept: list[KeptLines] | None = [KeptLines()] if candidates and alone else None
         kept_bytes = 0
         while piece := inflation.read(GZIP_STEP_BYTES):
             produced += len(piece)
@@ -433,7 +467,7 @@ class GzipReader:
                             if kept_bytes > self.segment_bytes or not (alone and alone(line)):
                                 kept = None
                                 break
-                            kept[-1].append((base + start, line))
+                            kept[-1].append(base + start, line)
                     elif next(iter(candidates(lines)), None) is not None:
                         hot[-1] = True
                 pending = data[last + 1 :]
@@ -447,7 +481,7 @@ class GzipReader:
                 mark = produced + self.segment_bytes
                 hot.append(candidates is None)
                 if kept is not None:
-                    kept.append([])
+                    kept.append(KeptLines())
                 heads.append(None)
                 head, head_done = b"", False
         if candidates is not None and pending:
@@ -458,14 +492,15 @@ class GzipReader:
                 if kept is None or kept_bytes > self.segment_bytes or not (alone and alone(line)):
                     kept = None
                     break
-                kept[-1].append((produced - len(pending) + start, line))
+                kept[-1].append(produced - len(pending) + start, line)
         self.size = produced
         if len(self._checkpoints) > 1 and self._checkpoints[-1].offset == produced:
             self._checkpoints.pop()
             hot.pop()
             heads.pop()
             if kept is not None:
-                kept[-2].extend(kept.pop())
+                for offset, line in kept.pop():
+                    kept[-1].append(offset, line)
         # A hot segment needs the one before it inflated too; a segment whose
         # first line could not be kept is inflated whatever it holds.
         self._inflate = [
@@ -475,7 +510,7 @@ class GzipReader:
         self._heads = heads
         self.kept = kept
 
-    def kept_reverse(self, file: BinaryIO) -> Iterator[tuple[list[tuple[int, bytes]], int]]:
+    def kept_reverse(self, file: BinaryIO) -> Iterator[tuple[KeptLines, int]]:
         """``(kept lines, compressed bytes spanned)`` per segment, last first (after ``index``)."""
         kept = self.kept or []
         compressed_ends = [*(c.compressed_offset for c in self._checkpoints[1:]), file_size(file)]
@@ -845,7 +880,7 @@ def _search_gzip(
         spent = 0
         if reader.kept is not None:
             for lines, spanned in reader.kept_reverse(stream):
-                for offset, line in reversed(lines):
+                for offset, line in lines.newest_first():
                     result = _result(line, 0, len(line), offset, file, matcher, time_range, options)
                     if result is not None:
                         yield result
