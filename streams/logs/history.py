@@ -27,11 +27,17 @@ in a worker thread a slice at a time, and tests drive it directly. Choices:
   oldest first. A search's first pass also notes which segments hold a
   candidate line; the second inflates only those and the segment before
   each (where their first lines' header and the start of their first line
-  are), so a rare needle inflates the file about once. A time bound cannot
-  seek in it: it is read whole (unless last modified well before ``since``).
+  are), so a rare needle inflates the file about once. And while every
+  candidate line has its own timestamp (so its level, time and result do
+  not depend on the block it is read in) and they fit in a segment's bytes,
+  the first pass keeps them and the second is not needed: a search for
+  ordinary lines inflates the file once whatever their number. A time bound
+  cannot seek in it: it is read whole (unless last modified well before
+  ``since``).
 * **Memory** of a search: about four blocks (the read, the realigned copy,
-  the candidates) for a plain file; for a gzipped one, a segment, its
-  checkpoints and the same blocks.
+  the candidates) for a plain file; for a gzipped one, a segment (or the
+  lines its first pass kept, at most a segment's bytes), its checkpoints and
+  the same blocks.
 * **Time seeks** (``seek_time``) are a binary search over a plain file's
   bytes: each probe reads one window after the probe point and takes the
   first line with a timestamp there. Timestamps are assumed *nearly*
@@ -50,6 +56,7 @@ import fnmatch
 import os
 import re
 import zlib
+from array import array
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,7 +65,7 @@ from typing import BinaryIO, Final
 from streams import conf
 from streams.logs.lines import Level, at_least, detect_level, level_of_word, parse_json_object
 from streams.logs.patterns import LineMatcher
-from streams.logs.timestamps import TimeContext, TimeRange, line_time
+from streams.logs.timestamps import ISO_GLUED_START, TimeContext, TimeRange, iso_epoch, line_time
 
 #: Bytes per backward read of a plain file.
 BLOCK_BYTES: Final = 256 * 1024
@@ -67,6 +74,9 @@ GZIP_SEGMENT_BYTES: Final = 4 * 1024 * 1024
 #: Compressed bytes read, and inflated bytes produced at most, per step of inflation.
 GZIP_READ_BYTES: Final = 16 * 1024
 GZIP_STEP_BYTES: Final = 256 * 1024
+#: What a line kept by a gzip search's first pass costs beyond its bytes
+#: (``KeptLines``: its offset and its end, 8 bytes each).
+KEPT_LINE_OVERHEAD: Final = 16
 #: A "line" this long without a line break is cut (a block never grows past it).
 MAX_LINE_BYTES: Final = 1024 * 1024
 #: How far a block's start looks for a line with a timestamp to start at.
@@ -177,19 +187,52 @@ class Block:
     data: bytes
 
 
-def _chunks_reverse(fd: int, start: int, end: int, size: int) -> Iterator[tuple[int, bytes, bool]]:
+def _plain_reverse(
+    fd: int, start: int, end: int, size: int, is_header: Callable[[bytes], bool] | None
+) -> Iterator[tuple[int, bytes, int]]:
+    """``_align`` for a plain file, without copies: ``(offset, data, begin)`` per block.
+
+    The block is ``data[begin:]`` (``data`` read at ``offset``): what the
+    newer block did not take (its carry) is read again with each chunk, so a
+    chunk is never joined to it nor sliced (two copies of each block saved).
+    """
     position = end
+    carry = 0
     while position > start:
         length = min(size, position - start)
         position -= length
-        yield position, os.pread(fd, length, position), False
+        data = os.pread(fd, length + carry, position)
+        if position <= start:
+            if data:
+                yield position, data, 0
+            return
+        cut = _cut(data, is_header)
+        carry = len(data) if cut is None else cut
+        if cut is not None and cut < len(data):
+            yield position, data, cut
+
+
+def _cut(data: bytes, is_header: Callable[[bytes], bool] | None) -> int | None:
+    """Where the whole lines of ``data`` (read backwards, not at the start) begin.
+
+    ``None`` when there is no line break (all of it goes on with the older
+    block); what is before the cut goes on with it too.
+    """
+    cut = data.find(b"\n") + 1
+    if cut == 0:
+        if len(data) <= MAX_LINE_BYTES:
+            return None
+        cut = len(data) - MAX_LINE_BYTES  # a huge line: cut it rather than grow
+    if is_header is not None:
+        cut = _header_start(data, cut, is_header)
+    return cut
 
 
 def _align(
     chunks: Iterator[tuple[int, bytes, bool]],
     start: int,
     is_header: Callable[[bytes], bool] | None,
-) -> Iterator[Block]:
+) -> Generator[Block]:
     """Blocks of whole lines from chunks read backwards (see the module docstring).
 
     Chunks are contiguous, except one flagged as a fresh start: what was
@@ -204,14 +247,10 @@ def _align(
             if data:
                 yield Block(offset, data)
             return
-        cut = data.find(b"\n") + 1
-        if cut == 0:
-            if len(data) <= MAX_LINE_BYTES:
-                carry = data
-                continue
-            cut = len(data) - MAX_LINE_BYTES  # a huge line: cut it rather than grow
-        if is_header is not None:
-            cut = _header_start(data, cut, is_header)
+        cut = _cut(data, is_header)
+        if cut is None:
+            carry = data
+            continue
         carry = data[:cut]
         if cut < len(data):
             yield Block(offset + cut, data[cut:])
@@ -253,8 +292,8 @@ def read_blocks_reverse(
     """
     if end is None:
         end = os.fstat(fd).st_size
-    header = _header_test(context)
-    return _align(_chunks_reverse(fd, start, end, block_bytes), start, header)
+    for offset, data, begin in _plain_reverse(fd, start, end, block_bytes, _header_test(context)):
+        yield Block(offset + begin, data[begin:] if begin else data)
 
 
 def _header_test(context: TimeContext | None) -> Callable[[bytes], bool] | None:
@@ -316,6 +355,39 @@ class _Inflation:
 _Candidates = Callable[[bytes], Iterator[tuple[int, int]]]
 
 
+class KeptLines:
+    """Lines with their offsets, packed: one buffer and two arrays (16 bytes a line)."""
+
+    __slots__ = ("_data", "_ends", "_offsets")
+
+    def __init__(self) -> None:
+        self._data = bytearray()
+        self._offsets = array("q")
+        self._ends = array("q")
+
+    def append(self, offset: int, line: bytes) -> None:
+        self._offsets.append(offset)
+        self._data += line
+        self._ends.append(len(self._data))
+
+    def __len__(self) -> int:
+        return len(self._offsets)
+
+    def __iter__(self) -> Iterator[tuple[int, bytes]]:
+        """``(offset, line)`` in the order they were kept."""
+        begin = 0
+        for offset, end in zip(self._offsets, self._ends, strict=True):
+            yield offset, bytes(self._data[begin:end])
+            begin = end
+
+    def newest_first(self) -> Iterator[tuple[int, bytes]]:
+        """``(offset, line)`` from the last kept to the first."""
+        ends = self._ends
+        for index in range(len(ends) - 1, -1, -1):
+            begin = ends[index - 1] if index else 0
+            yield self._offsets[index], bytes(self._data[begin : ends[index]])
+
+
 class GzipReader:
     """A gzipped file read in segments, newest first (see the module docstring)."""
 
@@ -333,8 +405,15 @@ class GzipReader:
         self._checkpoints: list[_Checkpoint] = []
         self._inflate: list[bool] = []
         self._heads: list[bytes | None] = []
+        #: After ``index`` with ``alone``: each segment's candidate lines, or ``None``.
+        self.kept: list[KeptLines] | None = None
 
-    def index(self, file: BinaryIO, candidates: _Candidates | None = None) -> None:
+    def index(
+        self,
+        file: BinaryIO,
+        candidates: _Candidates | None = None,
+        alone: Callable[[bytes], bool] | None = None,
+    ) -> None:
         """The first pass: inflate forward, keeping an inflater copy about every segment.
 
         A copy is taken only between two reads of input, so it holds no
@@ -345,6 +424,14 @@ class GzipReader:
         pass inflates only those (and the segment before each, where its
         first lines' header and the start of its first line are), reading
         just the first line of the others from what this pass kept.
+
+        With ``alone`` too (a test that a line's level and time are its own,
+        whatever block it is read in: it has a timestamp), the pass keeps the
+        candidate lines themselves, ``(offset, line)`` per segment in
+        ``kept``, while every one stands alone and they fit in
+        ``segment_bytes`` (what the second pass would hold at once). Then no
+        segment need be inflated again. Otherwise ``kept`` is ``None`` and
+        the segments are marked as above.
         """
         inflation = _Inflation(file, zlib.decompressobj(wbits=31), self.read_bytes)
         self._checkpoints = [_Checkpoint(inflation.inflater.copy(), inflation.position, 0)]
@@ -355,6 +442,8 @@ class GzipReader:
         head: bytes | None = b""  # the current segment's bytes up to its first line break
         head_done = True  # (the first segment's head is never needed)
         pending = b""  # the unfinished line, for the candidate test
+        kept: list[KeptLines] | None = [KeptLines()] if candidates and alone else None
+        kept_bytes = 0
         while piece := inflation.read(GZIP_STEP_BYTES):
             produced += len(piece)
             if not head_done:
@@ -364,14 +453,26 @@ class GzipReader:
                 if newline < 0 and len(head) > MAX_LINE_BYTES:
                     head = None
                 heads[-1] = head
-            if candidates is not None and not hot[-1]:
+            if candidates is not None and (kept is not None or not hot[-1]):
                 data = pending + piece if pending else piece
                 last = data.rfind(b"\n")
-                if last >= 0 and next(iter(candidates(data[: last + 1])), None) is not None:
-                    hot[-1] = True
+                if last >= 0:
+                    lines = data[: last + 1]
+                    if kept is not None:
+                        base = produced - len(data)
+                        for start, end in candidates(lines):
+                            hot[-1] = True
+                            line = lines[start:end]
+                            kept_bytes += len(line) + KEPT_LINE_OVERHEAD
+                            if kept_bytes > self.segment_bytes or not (alone and alone(line)):
+                                kept = None
+                                break
+                            kept[-1].append(base + start, line)
+                    elif next(iter(candidates(lines)), None) is not None:
+                        hot[-1] = True
                 pending = data[last + 1 :]
                 if len(pending) > MAX_LINE_BYTES:
-                    hot[-1], pending = True, b""
+                    hot[-1], pending, kept = True, b"", None
             elif pending:
                 pending = b""
             if produced >= mark and inflation.between_inputs:
@@ -379,15 +480,27 @@ class GzipReader:
                 self._checkpoints.append(_Checkpoint(copy, inflation.position, produced))
                 mark = produced + self.segment_bytes
                 hot.append(candidates is None)
+                if kept is not None:
+                    kept.append(KeptLines())
                 heads.append(None)
                 head, head_done = b"", False
-        if candidates is not None and pending and next(iter(candidates(pending)), None):
-            hot[-1] = True
+        if candidates is not None and pending:
+            for start, end in candidates(pending):
+                hot[-1] = True
+                line = pending[start:end]
+                kept_bytes += len(line) + KEPT_LINE_OVERHEAD
+                if kept is None or kept_bytes > self.segment_bytes or not (alone and alone(line)):
+                    kept = None
+                    break
+                kept[-1].append(produced - len(pending) + start, line)
         self.size = produced
         if len(self._checkpoints) > 1 and self._checkpoints[-1].offset == produced:
             self._checkpoints.pop()
             hot.pop()
             heads.pop()
+            if kept is not None:
+                for offset, line in kept.pop():
+                    kept[-1].append(offset, line)
         # A hot segment needs the one before it inflated too; a segment whose
         # first line could not be kept is inflated whatever it holds.
         self._inflate = [
@@ -395,6 +508,14 @@ class GzipReader:
             for k in range(len(hot))
         ]
         self._heads = heads
+        self.kept = kept
+
+    def kept_reverse(self, file: BinaryIO) -> Iterator[tuple[KeptLines, int]]:
+        """``(kept lines, compressed bytes spanned)`` per segment, last first (after ``index``)."""
+        kept = self.kept or []
+        compressed_ends = [*(c.compressed_offset for c in self._checkpoints[1:]), file_size(file)]
+        for index in range(len(kept) - 1, -1, -1):
+            yield kept[index], compressed_ends[index] - self._checkpoints[index].compressed_offset
 
     def segments_reverse(self, file: BinaryIO) -> Iterator[tuple[int, list[bytes], int, bool]]:
         """``(offset, pieces, compressed bytes spanned, skipped)`` per segment, last first.
@@ -451,29 +572,37 @@ def gzip_blocks_reverse(
     with open(path, "rb") as file:
         reader = GzipReader(path, segment_bytes=segment_bytes, read_bytes=read_bytes)
         reader.index(file, candidates)
+        yield from _align(
+            _gzip_chunks(reader, file, block_bytes, on_segment), 0, _header_test(context)
+        )
 
-        def chunks() -> Iterator[tuple[int, bytes, bool]]:
-            for offset, pieces, spanned, skipped in reader.segments_reverse(file):
-                if on_segment is not None:
-                    on_segment(spanned)
-                if skipped:
-                    # Only the end of the older segment's last line: a fresh start.
-                    yield offset, pieces[0], True
-                    continue
-                # The segment's pieces, last first, joined into blocks of about
-                # ``block_bytes`` (never the whole segment at once).
-                end = offset + sum(len(piece) for piece in pieces)
-                while pieces:
-                    group = [pieces.pop()]
-                    size = len(group[0])
-                    while pieces and size < block_bytes:
-                        group.append(pieces.pop())
-                        size += len(group[-1])
-                    end -= size
-                    yield end, b"".join(reversed(group)), False
-                    del group
 
-        yield from _align(chunks(), 0, _header_test(context))
+def _gzip_chunks(
+    reader: GzipReader,
+    file: BinaryIO,
+    block_bytes: int,
+    on_segment: Callable[[int], None] | None,
+) -> Iterator[tuple[int, bytes, bool]]:
+    """An indexed gzip file's segments, last first, as chunks for ``_align``."""
+    for offset, pieces, spanned, skipped in reader.segments_reverse(file):
+        if on_segment is not None:
+            on_segment(spanned)
+        if skipped:
+            # Only the end of the older segment's last line: a fresh start.
+            yield offset, pieces[0], True
+            continue
+        # The segment's pieces, last first, joined into blocks of about
+        # ``block_bytes`` (never the whole segment at once).
+        end = offset + sum(len(piece) for piece in pieces)
+        while pieces:
+            group = [pieces.pop()]
+            size = len(group[0])
+            while pieces and size < block_bytes:
+                group.append(pieces.pop())
+                size += len(group[-1])
+            end -= size
+            yield end, b"".join(reversed(group)), False
+            del group
 
 
 def read_lines_reverse(
@@ -707,88 +836,168 @@ def search_history(
     for plan in plans:
         name = str(plan.file.path)
         if plan.file.compressed:
-            spent = [0]
-
-            def count(size: int, spent: list[int] = spent) -> None:
-                spent[0] += size
-
-            blocks = gzip_blocks_reverse(
-                plan.file.path,
-                segment_bytes=options.segment_bytes,
-                block_bytes=options.block_bytes,
-                context=options.context,
-                on_segment=count,
-                candidates=matcher.candidate_lines if matcher.scans_blocks else None,
-                read_bytes=options.gzip_read_bytes,
-            )
-            try:
-                for block in blocks:
-                    yield from _search_block(block, plan.file, matcher, time_range, options)
-                    yield SearchProgress(scanned + spent[0], total, name)
-            finally:
-                blocks.close()
+            for item in _search_gzip(plan.file, matcher, time_range, options):
+                if isinstance(item, int):
+                    yield SearchProgress(scanned + item, total, name)
+                else:
+                    yield item
             scanned += plan.cost
             continue
         fd = os.open(plan.file.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         try:
-            for block in read_blocks_reverse(
-                fd,
-                plan.start,
-                plan.end,
-                block_bytes=options.block_bytes,
-                context=options.context,
+            header = _header_test(options.context)
+            for offset, data, begin in _plain_reverse(
+                fd, plan.start, plan.end, options.block_bytes, header
             ):
-                yield from _search_block(block, plan.file, matcher, time_range, options)
-                yield SearchProgress(scanned + plan.end - block.offset, total, name)
+                yield from _search_block(
+                    data, begin, offset, plan.file, matcher, time_range, options
+                )
+                yield SearchProgress(scanned + plan.end - offset - begin, total, name)
         finally:
             os.close(fd)
         scanned += plan.cost
     yield SearchProgress(total, total, "")
 
 
+def _search_gzip(
+    file: HistoryFile,
+    matcher: LineMatcher,
+    time_range: TimeRange,
+    options: SearchOptions,
+) -> Iterator[SearchResult | int]:
+    """Results of a gzipped file newest first, and after each block the bytes read so far.
+
+    When the first pass could keep every candidate line (``GzipReader.index``
+    with ``alone``), the results come from those: the file is inflated once.
+    """
+    candidates = matcher.candidate_lines if matcher.scans_blocks else None
+    header = _header_test(options.context)
+    with open(file.path, "rb") as stream:
+        reader = GzipReader(
+            file.path, segment_bytes=options.segment_bytes, read_bytes=options.gzip_read_bytes
+        )
+        reader.index(stream, candidates, header)
+        spent = 0
+        if reader.kept is not None:
+            for lines, spanned in reader.kept_reverse(stream):
+                for offset, line in lines.newest_first():
+                    result = _result(line, 0, len(line), offset, file, matcher, time_range, options)
+                    if result is not None:
+                        yield result
+                spent += spanned
+                yield spent
+            return
+
+        def count(size: int) -> None:
+            nonlocal spent
+            spent += size
+
+        blocks = _align(_gzip_chunks(reader, stream, options.block_bytes, count), 0, header)
+        try:
+            for block in blocks:
+                yield from _search_block(
+                    block.data, 0, block.offset, file, matcher, time_range, options
+                )
+                yield spent
+        finally:
+            blocks.close()
+
+
 def _search_block(
-    block: Block,
+    data: bytes,
+    begin: int,
+    offset: int,
     file: HistoryFile,
     matcher: LineMatcher,
     time_range: TimeRange,
     options: SearchOptions,
 ) -> Iterator[SearchResult]:
-    data = block.data
-    hits = list(matcher.candidate_lines(data))
+    """The results of the block ``data[begin:]`` (``data`` at byte ``offset``), newest first."""
+    hits = list(matcher.candidate_lines(data, begin))
     if not hits:
         return
-    context = options.context
     header_cache: dict[int, tuple[Level, float | None]] = {}
     for start, end in reversed(hits):
-        raw = data[start:end]
+        result = _result(
+            data, start, end, offset, file, matcher, time_range, options, begin, header_cache
+        )
+        if result is not None:
+            yield result
+
+
+def _result(
+    data: bytes,
+    start: int,
+    end: int,
+    offset: int,
+    file: HistoryFile,
+    matcher: LineMatcher,
+    time_range: TimeRange,
+    options: SearchOptions,
+    begin: int = 0,
+    header_cache: dict[int, tuple[Level, float | None]] | None = None,
+) -> SearchResult | None:
+    """The line ``data[start:end]`` (``data`` at byte ``offset``) as a result, if it passes.
+
+    Its level and time are its record's: for a line without a timestamp, its
+    header's, looked for in ``data[begin:start]``.
+    """
+    raw = data[start:end]
+    context = options.context
+    # The common ``<time> LEVEL`` line: its time and level from one match.
+    fast = _TIME_THEN_LEVEL.match(raw)
+    if (
+        fast is None
+        or (when := iso_epoch(fast, context)) is None
+        or (level := _LEVEL_OF_WORD.get(fast.group(9))) is None
+    ):
         when = line_time(raw, context)
         if when is not None:
             level = _level_of(raw)
         else:
-            level, when = _header_of(data, start, context, header_cache)
-        if not at_least(level, matcher.level) or not time_range.contains(when):
-            continue
-        text = raw.removesuffix(b"\r").decode("utf-8", "replace")
-        yield SearchResult(
-            str(file.path),
-            text,
-            level,
-            when,
-            block.offset + start,
-            block.offset + end + 1,
-            file.inode,
-            file.compressed,
-            tuple(matcher.spans(raw)) if options.highlight else (),
-        )
+            cache = {} if header_cache is None else header_cache
+            level, when = _header_of(data, begin, start, context, cache)
+    if not at_least(level, matcher.level) or not time_range.contains(when):
+        return None
+    text = raw.removesuffix(b"\r").decode("utf-8", "replace")
+    return SearchResult(
+        str(file.path),
+        text,
+        level,
+        when,
+        offset + start,
+        offset + end + 1,
+        file.inode,
+        file.compressed,
+        tuple(matcher.spans(raw)) if options.highlight else (),
+    )
 
 
 # ``<timestamp> LEVEL`` (or ``[LEVEL]``): the common layout, where the first level
 # word of the line (the one ``detect_level`` takes) is the one right after the time.
+_LEVEL_WORDS: Final = (
+    rb"DEBUG|TRACE|INFO|NOTICE|WARN(?:ING)?|ERR(?:OR)?|CRIT(?:ICAL)?|FATAL|ALERT|EMERG"
+)
 _LEVEL_AFTER_TIME: Final = re.compile(
     rb"[\[(<]?\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d[.,\d]*(?:Z|[+-]\d\d:?\d\d)?[\])>]?"
-    rb"[ \t]+[\[(<]?(DEBUG|TRACE|INFO|NOTICE|WARN(?:ING)?|ERR(?:OR)?|CRIT(?:ICAL)?|FATAL|ALERT"
-    rb"|EMERG)\b"
+    rb"[ \t]+[\[(<]?(" + _LEVEL_WORDS + rb")\b"
 )
+
+
+# ``_LEVEL_AFTER_TIME`` with the time's fields captured (as ``line_time`` reads
+# them): where it matches, ``line_time`` and ``_level_of`` agree with its groups.
+# Only a zone written right after the time is allowed: after a space, a zone
+# is where ``_LEVEL_AFTER_TIME`` wants the level word (no match, the slow path).
+_TIME_THEN_LEVEL: Final = re.compile(
+    ISO_GLUED_START + rb"[\])>]?[ \t]+[\[(<]?(" + _LEVEL_WORDS + rb")\b"
+)
+_LEVEL_OF_WORD: Final[dict[bytes, Level]] = {
+    word: level
+    for word in (
+        b"DEBUG TRACE INFO NOTICE WARN WARNING ERR ERROR CRIT CRITICAL FATAL ALERT EMERG".split()
+    )
+    if (level := level_of_word(word.decode())) is not None
+}
 
 
 def _level_of(raw: bytes) -> Level:
@@ -803,14 +1012,21 @@ def _level_of(raw: bytes) -> Level:
 
 
 def _header_of(
-    data: bytes, start: int, context: TimeContext, cache: dict[int, tuple[Level, float | None]]
+    data: bytes,
+    floor: int,
+    start: int,
+    context: TimeContext,
+    cache: dict[int, tuple[Level, float | None]],
 ) -> tuple[Level, float | None]:
-    """The level and time of the record a time-less line at ``start`` belongs to."""
+    """The level and time of the record a time-less line at ``start`` belongs to.
+
+    The header is looked for in the lines of ``data[floor:start]``.
+    """
     end = start - 1
     for _ in range(HEADER_LOOKBACK_LINES):
-        if end < 0:
+        if end < floor:
             break
-        begin = data.rfind(b"\n", 0, end) + 1
+        begin = max(data.rfind(b"\n", floor, end) + 1, floor)
         cached = cache.get(begin)
         if cached is not None:
             return cached

@@ -200,6 +200,14 @@ class LineMatcher:
         Given the raw UTF-8 line, the matching runs on the bytes (cheaper
         than on a ``str``) and the ranges are converted to characters.
         """
+        query = self.query
+        if (
+            self.regex is None
+            and query is not None
+            and (needle := query.ascii_needle)
+            and text.isascii()
+        ):
+            return _needle_spans(text, needle)
         found: list[tuple[int, int]] = []
         for positive in (self.query, self.regex):
             if positive is None:
@@ -280,6 +288,28 @@ class LineMatcher:
             ):
                 return False
         return self.exclude is None or not self.exclude.search_line(block, start, end)
+
+
+def _needle_spans(text: str | bytes, needle: bytes) -> list[tuple[int, int]]:
+    """``LineMatcher.spans`` of an ASCII line for an ASCII ``q`` alone, in one pass.
+
+    The needle's occurrences are found left to right without overlap, so they
+    come sorted and only touching ones merge (as the general path does).
+    """
+    lowered = text.lower()
+    target: str | bytes = needle.decode() if isinstance(lowered, str) else needle
+    size = len(needle)
+    merged: list[tuple[int, int]] = []
+    found = 0
+    start = lowered.find(target)  # type: ignore[arg-type]
+    while start >= 0 and found < MAX_SPANS:
+        found += 1
+        if merged and merged[-1][1] == start:
+            merged[-1] = (merged[-1][0], start + size)
+        else:
+            merged.append((start, start + size))
+        start = lowered.find(target, start + size)  # type: ignore[arg-type]
+    return merged
 
 
 def _chars(raw: bytes, offset: int) -> int:

@@ -498,3 +498,61 @@ def test_a_gzipped_file_gives_the_same_results_as_its_plain_copy(
     assert len(segments) >= 3
     if query == "zzz":
         assert all(skipped for *_, skipped in segments[:-1])
+
+
+def has_time(line: bytes) -> bool:
+    return line_time(line, UTC_CONTEXT) is not None
+
+
+def gzip_and_plain(tmp_path: Path, lines: list[str]) -> tuple[Path, Path]:
+    plain = write(tmp_path / "plain.log", lines, final_newline=False)
+    return write(tmp_path / "gz.log.gz", lines, final_newline=False), plain
+
+
+def same_search(gzipped: Path, plain: Path, matcher: LineMatcher, options: SearchOptions) -> None:
+    def found(path: Path) -> list[tuple[object, ...]]:
+        items = search_history([HistoryFile.of(path)], matcher, None, options)
+        return [(r.text, r.level, r.time, r.start, r.end, r.spans) for r in results(items)]
+
+    assert found(gzipped) == found(plain) != []
+
+
+def test_a_gzip_search_keeps_lines_with_their_own_time_from_its_first_pass(tmp_path: Path):
+    """Such lines' results do not depend on the blocks they are read in: one inflation is enough."""
+    lines = [*log_lines(0, 3000, every_traceback=7), f"{stamp(BASE + 3000)} INFO 0 payment=no"]
+    gzipped, plain = gzip_and_plain(tmp_path, lines)
+    matcher = LineMatcher.build(q="0 payment=NO")
+    reader = GzipReader(gzipped, segment_bytes=50_000, read_bytes=256)
+    with gzipped.open("rb") as file:
+        reader.index(file, matcher.candidate_lines, has_time)
+    assert reader.kept is not None
+    assert len(reader.kept) > 3
+    data = gzip.decompress(gzipped.read_bytes())
+    kept = [(offset, line) for segment in reader.kept for offset, line in segment]
+    assert len(kept) == 101  # lines 0, 30, ... 2970, and the last, without its line break
+    assert all(data[offset : offset + len(line)] == line for offset, line in kept)
+    assert kept[-1][1] == lines[-1].encode()
+    options = SearchOptions(segment_bytes=50_000, gzip_read_bytes=256, context=UTC_CONTEXT)
+    same_search(gzipped, plain, matcher, options)
+
+
+@pytest.mark.parametrize(
+    ("query", "segment"),
+    [
+        ("ValueError", 20_000),  # a traceback line: its level and time are its header's
+        ("payment", 20_000),  # more candidate bytes than a segment: kept no longer
+    ],
+)
+def test_a_gzip_search_inflates_again_when_it_cannot_keep_the_lines(
+    tmp_path: Path, query: str, segment: int
+):
+    gzipped, plain = gzip_and_plain(tmp_path, log_lines(0, 3000, every_traceback=7))
+    matcher = LineMatcher.build(q=query)
+    reader = GzipReader(gzipped, segment_bytes=segment, read_bytes=256)
+    with gzipped.open("rb") as file:
+        reader.index(file, matcher.candidate_lines, has_time)
+    assert reader.kept is None
+    options = SearchOptions(
+        block_bytes=4096, segment_bytes=segment, gzip_read_bytes=256, context=UTC_CONTEXT
+    )
+    same_search(gzipped, plain, matcher, options)
