@@ -22,6 +22,9 @@ project's venv (``--project-python``).
 4. **Redis source** (``bench/redis_source.py``) and **nginx cluster**
    (``bench/cluster.py``): parts ``redis`` and ``cluster``, each starting its
    own Redis / nginx and servers; their tables go into the report as printed.
+5. **History search** (``bench/search.py``, part ``search``): 1 GB of log
+   plus a rotated and a gzipped sibling (200 MB with ``BENCH_QUICK=1``),
+   generated once into ``var/bench/search-<MB>``, against GNU grep.
 
 Everything lands in ``var/bench/results/<UTC time>/``: the JSONL records,
 run_anchors' full summary, and ``report.md`` (machine, commands, compact
@@ -261,14 +264,19 @@ def run_sse(a: argparse.Namespace, py: str, session: str, out: Path, work: Path)
 EXTRA_PARTS = {
     "redis": "Redis log source: shipper throughput, line-to-client latency beside a file",
     "cluster": "SSE through nginx to two server processes, beside one process direct",
+    "search": "History search against GNU grep on the same files",
 }
 
 
 def run_extra(a: argparse.Namespace, py: str, part: str, out_dir: Path) -> list[str]:
-    """``bench/redis_source.py`` or ``bench/cluster.py`` with the project's Python."""
+    """``bench/redis_source.py``, ``bench/cluster.py`` or ``bench/search.py``, project Python."""
     if part == "redis":
         args = ["-m", "bench.redis_source", "--lines", "50000" if a.quick else "200000"]
         args += ["--seconds", "5" if a.quick else "10", "--clients", "1"]
+    elif part == "search":
+        # 1 GB as issue 9 asks (generated once into var/bench/search-<size>, then reused).
+        size = "200" if a.quick else "1024"
+        args = ["bench/search.py", "--size-mb", size, "--dir", f"var/bench/search-{size}"]
     else:
         args = ["bench/cluster.py", "--clients", "1000", "--events", "20" if a.quick else "50"]
     cmd = [py, *args]
@@ -712,7 +720,7 @@ def main() -> int:
     p.add_argument("--quick", action="store_true", default=os.environ.get("BENCH_QUICK") == "1")
     p.add_argument(
         "--only",
-        default=os.environ.get("BENCH_ONLY", "sse,ndjson,background,redis,cluster"),
+        default=os.environ.get("BENCH_ONLY", "sse,ndjson,background,redis,cluster,search"),
         help="parts to run",
     )
     p.add_argument("--out-dir", help="default: var/bench/results/<UTC time>")

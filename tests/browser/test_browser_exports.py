@@ -20,7 +20,7 @@ from playwright.sync_api import Browser
 from dashboard.models import Order
 from streams.jobs.models import ExportJob
 from tests.support.admin_export import confirm_export
-from tests.support.browser import sign_in
+from tests.support.browser import sign_in, start_admin_export
 from tests.support.demo_orders import make_orders
 from tests.support.export_worker import export_env, run_worker
 from tests.support.live import LiveServer
@@ -69,15 +69,7 @@ def test_admin_action_bar_reaches_100_percent_becomes_a_link_and_the_file_matche
 ) -> None:
     make_orders(120)
     page = sign_in(browser, live, "root", "root-password")
-    page.goto(live.url("/admin/dashboard/order/"))
-    page.check("#action-toggle")  # every row on this page: the 50 newest orders
-    page.select_option("select[name=action]", "export_in_background")
-    page.click("button[name=index]")
-    page.click("#export-form input[type=submit]")  # the confirmation page's defaults
-    page.wait_for_url(re.compile(r"/exports/\d+/$"))
-    job = ExportJob.objects.get()
-    assert page.url == live.url(f"/exports/{job.pk}/")
-    assert job.status == ExportJob.Status.QUEUED
+    job = start_admin_export(page, live, every_order=False)  # the 50 newest orders
     page.wait_for_function("document.querySelector('.export-job-state') !== null")
     page.evaluate(RECORD_PERCENTS)
     # The page's EventSource is connected before the worker starts: no reload from here on.

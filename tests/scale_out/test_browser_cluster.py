@@ -26,9 +26,9 @@ from playwright.sync_api import Browser, BrowserContext, Page, Request, expect
 from dashboard.models import Order
 from streams.jobs.models import ExportJob
 from tests.logs.redis.support import RedisProcess, redis_process, shipping, write_lines
-from tests.support.browser import sign_in
+from tests.support.browser import sign_in, start_admin_export
 from tests.support.demo_orders import make_orders
-from tests.support.export_worker import SLOW_EXPORT, export_env, run_worker
+from tests.support.export_worker import SLOW_EXPORT, export_env, redis_source_env, run_worker
 from tests.support.live import LiveServer
 from tests.support.proxy import CuttableProxy
 from tests.support.wait import wait_until
@@ -89,21 +89,6 @@ def proxies() -> Iterator[Callable[[LiveServer], CuttableProxy]]:
         yield make
 
 
-def export_everything_through(page: Page, server: LiveServer) -> ExportJob:
-    """The admin's "export in background" on every order, clicked through ``server``'s pages."""
-    page.goto(server.url("/admin/dashboard/order/"))
-    page.check("#action-toggle")
-    page.click("text=Select all")  # every order, not only this changelist page
-    page.select_option("select[name=action]", "export_in_background")
-    page.click("button[name=index]")
-    page.click("#export-form input[type=submit]")  # the confirmation page's defaults
-    page.wait_for_url(re.compile(r"/exports/\d+/$"))
-    job = ExportJob.objects.get()
-    assert page.url == server.url(f"/exports/{job.pk}/")
-    assert job.status == ExportJob.Status.QUEUED
-    return job
-
-
 def watch_bar(page: Page, url: str) -> list[Request]:
     """Open a job page at ``url`` and record its bar; returns the page's stream requests, live."""
     requests: list[Request] = []
@@ -142,7 +127,7 @@ def test_an_export_started_on_server_a_fills_its_bar_on_server_b_and_downloads_f
     make_orders(300)
     a, b = live_server_factory(env=export_env()), live_server_factory(env=export_env())
     on_a = sign_in(context, a, "root", "root-password")
-    job = export_everything_through(on_a, a)
+    job = start_admin_export(on_a, a, every_order=True)
     on_a.close()
 
     # The same browser on server B: its session cookie is the host's, whatever the port.
@@ -195,19 +180,14 @@ def test_redis_restarted_under_a_watched_bar_and_log_page_both_resume_without_ga
     superuser: User,
     tmp_path: Path,
 ) -> None:
-    env = {
-        **export_env(),
-        "REDIS_URL": restartable_redis.url,
-        "STREAMBOARD_LOGS": "web=redis:web",
-        "STREAMBOARD_HEARTBEAT_SECONDS": "1",
-    }
+    env = redis_source_env(restartable_redis.url)
     a, b = live_server_factory(env=env), live_server_factory(env=env)
     make_orders(1500)  # 150 chunks paced 0.1 s: Redis goes away and comes back mid-export
     log = tmp_path / "web.log"
     log.write_text("")
 
     admin = sign_in(context, a, "root", "root-password")
-    job = export_everything_through(admin, a)
+    job = start_admin_export(admin, a, every_order=True)
     admin.close()
     # Both pages reach their servers through forwarders whose connections the test cuts.
     to_a, to_b = proxies(a), proxies(b)

@@ -33,7 +33,7 @@ from streams.jobs.models import ExportJob
 from tests.logs.redis.support import RedisProcess, redis_process, shipping, write_lines
 from tests.support.admin_export import confirm_export
 from tests.support.demo_orders import make_orders
-from tests.support.export_worker import SLOW_EXPORT, export_env, run_worker
+from tests.support.export_worker import SLOW_EXPORT, export_env, redis_source_env, run_worker
 from tests.support.live import LiveServer
 from tests.support.personas import session_cookie
 from tests.support.sse import read_events
@@ -277,12 +277,7 @@ def test_redis_restarted_while_clients_watch_an_export_and_a_redis_source(
     cookie: str,
     tmp_path: Path,
 ) -> None:
-    env = {
-        **export_env(),
-        "REDIS_URL": restartable_redis.url,
-        "STREAMBOARD_LOGS": "web=redis:web",
-        "STREAMBOARD_HEARTBEAT_SECONDS": "1",
-    }
+    env = redis_source_env(restartable_redis.url)
     a, b = live_server_factory(env=env), live_server_factory(env=env)
     make_orders(1500)  # 150 paced chunks: several seconds, so Redis goes away mid-export
     log = tmp_path / "web.log"

@@ -6,12 +6,14 @@ Playwright never downloads a browser here: it drives ``/usr/bin/chromium``.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
+from streams.jobs.models import ExportJob
 from tests.support.live import LiveServer
 from tests.support.services import skip_or_fail
 
@@ -59,3 +61,23 @@ def sign_in(
     page.click("input[type=submit]")
     page.wait_for_url(live.url("/admin/"))
     return page
+
+
+def start_admin_export(page: Page, server: LiveServer, *, every_order: bool) -> ExportJob:
+    """The admin's "export in background" on the orders, clicked through ``server``'s pages.
+
+    ``every_order``: "Select all" (the whole changelist), else this page's rows
+    (the 50 newest). The confirmation page's defaults: NDJSON, every field.
+    """
+    page.goto(server.url("/admin/dashboard/order/"))
+    page.check("#action-toggle")
+    if every_order:
+        page.click("text=Select all")
+    page.select_option("select[name=action]", "export_in_background")
+    page.click("button[name=index]")
+    page.click("#export-form input[type=submit]")
+    page.wait_for_url(re.compile(r"/exports/\d+/$"))
+    job = ExportJob.objects.get()
+    assert page.url == server.url(f"/exports/{job.pk}/")
+    assert job.status == ExportJob.Status.QUEUED
+    return job

@@ -30,6 +30,16 @@ def export_env() -> dict[str, str]:
     return {"STREAMBOARD_EXPORT_DIR": str(conf.export_dir())}
 
 
+def redis_source_env(redis_url: str) -> dict[str, str]:
+    """``export_env`` plus a Redis log source ``web`` and a 1 s heartbeat, on ``redis_url``."""
+    return {
+        **export_env(),
+        "REDIS_URL": redis_url,
+        "STREAMBOARD_LOGS": "web=redis:web",
+        "STREAMBOARD_HEARTBEAT_SECONDS": "1",
+    }
+
+
 @contextmanager
 def run_worker(
     env: Mapping[str, str] | None = None, log: Path | None = None
