@@ -52,6 +52,7 @@ import redis
 from bench.run import SESSION_CODE
 
 ROOT = Path(__file__).resolve().parent.parent
+SHARED = (ROOT.parent / "shared" / "bench").resolve()
 LINE_BYTES = 160
 
 
@@ -226,7 +227,40 @@ class Bench:
             url = f"http://127.0.0.1:{port}/streams/logs/{source}/?format=json&backfill=0"
             results[name] = asyncio.run(self.measure(url, path, session))
             log(f"{name}: {fmt_latency(results[name])}")
+        if self.args.fanout_clients:
+            for name, source, path in (("file", "file", file_log), ("redis", "web", shipped_log)):
+                url = f"http://127.0.0.1:{port}/streams/logs/{source}/?format=json&backfill=0"
+                found = results[f"{name}_fanout"] = self.fanout(url, path, session, server.pid)
+                log(f"{name}, {self.args.fanout_clients} clients: {fmt_latency(found)}")
         return results
+
+    def fanout(self, url: str, path: Path, session: str, server_pid: int) -> dict[str, float]:
+        """``../shared/bench/sse_fanout.py``: many clients, 10 lines/s appended to ``path``.
+
+        For the Redis source ``path`` is the shipped file, so each line goes
+        file -> shipper -> Redis -> server -> every client.
+        """
+        cmd = [
+            self.args.client_python,
+            str(SHARED / "sse_fanout.py"),
+            *("-n", str(self.args.fanout_clients), "--events", "50", "--interval", "0.1"),
+            *("--append-to", str(path), "--server-pid", str(server_pid), "-q"),
+            *("--header", f"Cookie: sessionid={session}", url),
+        ]
+        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"sse_fanout failed ({done.returncode}): {done.stderr[-800:]}")
+        out = json.loads(done.stdout)
+        latency = out["latency_ms"]
+        return {
+            "p50_ms": latency["p50"],
+            "p99_ms": latency["p99"],
+            "max_ms": latency["max"],
+            "lines": float(out["events"]),
+            "clients": float(out["connect"]["ok"]),
+            "lost": float(out["lost"]),
+            "duplicates": float(out["duplicates"]),
+        }
 
     async def measure(self, url: str, path: Path, session: str) -> dict[str, float]:
         clients = self.args.clients
@@ -328,6 +362,17 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5.0, help="latency: per source")
     parser.add_argument("--clients", type=int, default=1, help="latency: SSE clients")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    parser.add_argument(
+        "--fanout-clients",
+        type=int,
+        default=0,
+        help="also: this many clients at 10 lines/s through ../shared/bench/sse_fanout.py",
+    )
+    parser.add_argument(
+        "--client-python",
+        default=str(ROOT / "var" / "bench" / "venv" / "bin" / "python"),
+        help="the bench venv's Python, for sse_fanout.py",
+    )
     args = parser.parse_args()
     # SIGTERM (``timeout``) unwinds like Ctrl-C, so every process started is stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
@@ -353,6 +398,13 @@ def main() -> int:
     print(f"file source:  {fmt_latency(latency['file'])}")
     print(f"redis source: {fmt_latency(latency['redis'])}")
     print(f"redis adds {added:+.2f} ms p50 (target <= 5 ms)")
+    if args.fanout_clients:
+        fanned = latency["redis_fanout"]["p50_ms"] - latency["file_fanout"]["p50_ms"]
+        print(f"file source, {args.fanout_clients} clients:  {fmt_latency(latency['file_fanout'])}")
+        print(
+            f"redis source, {args.fanout_clients} clients: {fmt_latency(latency['redis_fanout'])}"
+        )
+        print(f"redis adds {fanned:+.2f} ms p50 at {args.fanout_clients} clients (target <= 5 ms)")
     if args.json is not None:
         args.json.write_text(json.dumps({"throughput": tput, "latency": latency}, indent=2))
     return 0

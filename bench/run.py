@@ -273,6 +273,7 @@ def run_extra(a: argparse.Namespace, py: str, part: str, out_dir: Path) -> list[
     if part == "redis":
         args = ["-m", "bench.redis_source", "--lines", "50000" if a.quick else "200000"]
         args += ["--seconds", "5" if a.quick else "10", "--clients", "1"]
+        args += ["--fanout-clients", "1000", "--client-python", sys.executable]
     elif part == "search":
         # 1 GB as issue 9 asks (generated once into var/bench/search-<size>, then reused).
         size = "200" if a.quick else "1024"
