@@ -39,7 +39,7 @@ Design choices, each measured (docs/benchmarks.md, "Demo seeding"):
 - **SQLite's checks and fsyncs off on the seed's connection while it seeds**
   (``sqlite_pragmas``): the metadata's JSON check and the customer foreign
   key (the values are valid by construction), and the checkpoints' fsyncs
-  (one fsync of the files at the end instead). Every setting is restored
+  (one full checkpoint at the end instead, which SQLite fsyncs). Every setting is restored
   after; the tests compare them.
 """
 

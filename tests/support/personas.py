@@ -8,8 +8,11 @@ share the test database and so need ``transactional_db``.
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from django.contrib.auth.models import Permission, User
+from django.db import connections
 from django.test import Client
 
 
@@ -70,6 +73,10 @@ def session_cookie(user: User) -> str:
     """A ``Cookie`` header value for ``user``, usable against a live server."""
     client = Client()
     client.force_login(user)
+    if threading.current_thread() is not threading.main_thread():
+        # Called from a helper thread (a sync fixture of an async test): its
+        # connection would otherwise be dropped unclosed when the thread ends.
+        connections.close_all()
     return f"sessionid={client.cookies['sessionid'].value}"
 
 
