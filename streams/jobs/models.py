@@ -64,7 +64,55 @@ class JobStatus(models.TextChoices):
 ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
 
 
-class ExportJob(models.Model):
+class ProgressFigures:
+    """A job's percent, rate and ETA, from its counts, status and times.
+
+    Mixed into both job tables (``ExportJob`` counts rows, ``Job`` its own
+    unit), which name their counts differently: ``progress_counts``.
+    """
+
+    status: str
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    def progress_counts(self) -> tuple[int, int | None]:
+        """(done, total); ``total`` ``None`` while unknown."""
+        raise NotImplementedError
+
+    @property
+    def percent(self) -> int:
+        if self.status == JobStatus.SUCCEEDED:
+            return 100
+        done, total = self.progress_counts()
+        if not total:
+            return 0
+        return min(100, done * 100 // total)
+
+    def elapsed_seconds(self) -> float | None:
+        if self.started_at is None:
+            return None
+        end = self.finished_at or timezone.now()
+        return max((end - self.started_at).total_seconds(), 0.0)
+
+    @property
+    def rate(self) -> float | None:
+        """Units (rows, for an export) per second since the job started."""
+        elapsed = self.elapsed_seconds()
+        done, _ = self.progress_counts()
+        if not elapsed or not done:
+            return None
+        return done / elapsed
+
+    @property
+    def eta_seconds(self) -> float | None:
+        rate = self.rate
+        done, total = self.progress_counts()
+        if self.status != JobStatus.RUNNING or not rate or total is None:
+            return None
+        return max(total - done, 0) / rate
+
+
+class ExportJob(ProgressFigures, models.Model):
     Status = JobStatus
 
     ACTIVE = (Status.QUEUED, Status.RUNNING)
@@ -129,33 +177,12 @@ class ExportJob(models.Model):
     def download_name(self) -> str:
         return f"{self.model_label}-{self.pk}.{self.format}"
 
-    @property
-    def percent(self) -> int:
-        if self.status == self.Status.SUCCEEDED:
-            return 100
-        if not self.rows_total:
-            return 0
-        return min(100, self.rows_done * 100 // self.rows_total)
-
-    def elapsed_seconds(self) -> float | None:
-        if self.started_at is None:
-            return None
-        end = self.finished_at or timezone.now()
-        return max((end - self.started_at).total_seconds(), 0.0)
+    def progress_counts(self) -> tuple[int, int | None]:
+        return self.rows_done, self.rows_total
 
     @property
     def rows_per_second(self) -> float | None:
-        elapsed = self.elapsed_seconds()
-        if not elapsed or not self.rows_done:
-            return None
-        return self.rows_done / elapsed
-
-    @property
-    def eta_seconds(self) -> float | None:
-        rate = self.rows_per_second
-        if self.status != self.Status.RUNNING or not rate or self.rows_total is None:
-            return None
-        return max(self.rows_total - self.rows_done, 0) / rate
+        return self.rate
 
     def state(self) -> dict[str, Any]:
         """What ``format=json`` progress events carry."""
@@ -252,7 +279,7 @@ class JobQuerySet(models.QuerySet["Job"]):
         return self.filter(user_id=pk)
 
 
-class Job(models.Model):
+class Job(ProgressFigures, models.Model):
     """One run of a ``@tracked`` task (``streams.jobs.tracking``)."""
 
     Status = JobStatus
@@ -305,34 +332,8 @@ class Job(models.Model):
     def is_active(self) -> bool:
         return self.status in self.ACTIVE
 
-    @property
-    def percent(self) -> int:
-        if self.status == JobStatus.SUCCEEDED:
-            return 100
-        if not self.total:
-            return 0
-        return min(100, self.done * 100 // self.total)
-
-    def elapsed_seconds(self) -> float | None:
-        if self.started_at is None:
-            return None
-        end = self.finished_at or timezone.now()
-        return max((end - self.started_at).total_seconds(), 0.0)
-
-    @property
-    def rate(self) -> float | None:
-        """``unit`` per second since the job started."""
-        elapsed = self.elapsed_seconds()
-        if not elapsed or not self.done:
-            return None
-        return self.done / elapsed
-
-    @property
-    def eta_seconds(self) -> float | None:
-        rate = self.rate
-        if self.status != JobStatus.RUNNING or not rate or self.total is None:
-            return None
-        return max(self.total - self.done, 0) / rate
+    def progress_counts(self) -> tuple[int, int | None]:
+        return self.done, self.total
 
     def step_timeline(self) -> list[dict[str, Any]]:
         """The steps with their start and, once the next began, their duration in seconds."""
