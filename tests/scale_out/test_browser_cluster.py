@@ -25,11 +25,17 @@ from playwright.sync_api import Browser, BrowserContext, Page, Request, expect
 
 from dashboard.models import Order
 from streams.jobs.models import ExportJob
-from tests.logs.redis.support import RedisProcess, redis_process, shipping, write_lines
+from tests.logs.redis.support import (
+    RedisProcess,
+    redis_process,
+    shipped_lines,
+    shipping,
+    write_lines,
+)
 from tests.support.browser import sign_in, start_admin_export
 from tests.support.demo_orders import make_orders
 from tests.support.export_worker import SLOW_EXPORT, export_env, redis_source_env, run_worker
-from tests.support.live import LiveServer
+from tests.support.live import LiveServer, run_server
 from tests.support.proxy import CuttableProxy
 from tests.support.wait import wait_until
 
@@ -283,3 +289,57 @@ def test_redis_restarted_under_a_watched_bar_and_log_page_both_resume_without_ga
         assert streams[1].all_headers().get("last-event-id"), streams[1].all_headers()
     bar.close()
     logs.close()
+
+
+def test_a_log_page_on_a_redis_source_resumes_across_a_server_restart_without_gap_or_repeat(
+    transactional_db: None,
+    context: BrowserContext,
+    restartable_redis: RedisProcess,
+    proxies: Callable[[LiveServer], CuttableProxy],
+    superuser: User,
+    tmp_path: Path,
+) -> None:
+    """The page's server stops; lines are shipped while none runs; another server takes its
+    place at the same address (the forwarder's). The page's own EventSource comes back with
+    its Last-Event-ID and shows the missed lines once, then the live ones."""
+    env = redis_source_env(restartable_redis.url)
+    log = tmp_path / "web.log"
+    log.write_text("")
+    expected: list[str] = []
+
+    def write(when: str, count: int) -> None:
+        numbers = range(len(expected) + 1, len(expected) + count + 1)
+        write_lines(log, [f"INFO cluster-line {n:02d} {when}" for n in numbers])
+        expected.extend(f"{n:02d} {when}" for n in numbers)
+
+    def shows(number: int) -> None:
+        line = page.locator("#log-lines .line", has_text=f"cluster-line {number:02d}")
+        expect(line).to_be_visible(timeout=WAIT_MS)
+
+    streams: list[Request] = []
+    with shipping(restartable_redis.url, "web", log, "web-1"):
+        with run_server(env) as first:
+            to_server = proxies(first)
+            sign_in(context, first, "root", "root-password").close()
+            page = context.new_page()
+            page.on("request", lambda r: streams.append(r) if "/streams/logs/" in r.url else None)
+            page.goto(to_server.url("/logs/web/"))
+            status = page.locator("#log-status")
+            expect(status).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+            write("before", 3)
+            shows(3)
+        expect(status).to_have_attribute("data-state", "reconnecting", timeout=WAIT_MS)
+        write("between", 3)  # shipped while no server runs
+        with restartable_redis.client() as client:
+            wait_until(lambda: len(shipped_lines(client, "web")) == 6, 30, "shipped meanwhile")
+        with run_server(env) as second:
+            to_server.upstream = (second.host, second.port)
+            expect(status).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+            shows(6)
+            write("after", 2)
+            shows(8)
+            assert marked(page) == expected
+            assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
+            assert "last-event-id" not in streams[0].all_headers()
+            assert streams[-1].all_headers().get("last-event-id"), [r.url for r in streams]
+            page.close()  # before its server stops: no stream left to wait out the grace
