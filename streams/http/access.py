@@ -5,7 +5,7 @@ a stream URL answers 403 instead, because an EventSource or ``curl`` that
 follows a redirect to a login page with status 200 would mistake the page for
 the stream.
 
-One hop to one of two lookup threads reads the session, the user and, for a
+One hop to one of four lookup threads reads the session, the user and, for a
 staff user who is not a superuser, the user's permissions (which
 ``ModelBackend`` then caches on the user object): a stream's later
 ``user.has_perm`` (redaction) reads no database. The request's own thread,
@@ -41,7 +41,7 @@ from streams.http.lane import mark_stream_view
 
 AsyncView = Callable[..., Coroutine[Any, Any, HttpResponseBase]]
 
-#: The lookup threads (see the module docstring); two, as the GIL lets one run at a time.
+#: The lookup threads (see the module docstring); SQLite runs its queries without the GIL.
 LOOKUP_THREADS = 4
 _lookups = ThreadPoolExecutor(max_workers=LOOKUP_THREADS, thread_name_prefix="stream-auth")
 

@@ -24,9 +24,10 @@ from collections.abc import Awaitable, Callable
 from typing import Final
 
 from asgiref.sync import SyncToAsync, markcoroutinefunction
-from django.db import connections
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
+
+from streams.http.access import close_connections
 
 #: Per-request state that middleware and views set and a running stream never reads.
 RELEASED: Final = (
@@ -60,14 +61,8 @@ def release_request_thread() -> None:
         # Queued work still runs before the thread exits: a database
         # connection opened in it is closed there, not left to the garbage
         # collector (connections are per thread).
-        executor.submit(_close_thread_connections)
+        executor.submit(close_connections)
         executor.shutdown(wait=False)
-
-
-def _close_thread_connections() -> None:
-    for connection in connections.all(initialized_only=True):
-        if not connection.in_atomic_block:
-            connection.close()
 
 
 class StreamReleaseMiddleware:
