@@ -1,7 +1,8 @@
 """Streaming response classes: content type and anti-buffering headers in one place.
 
-* Every stream starts with a comment or its first bytes at once: daphne sends
-  the response head only with the first body chunk.
+* Every stream's head goes with its first bytes (daphne sends the response
+  head only with the first body chunk), and those come once the producer
+  has subscribed to what it follows: what happens after the head is seen.
 * ``Cache-Control: no-cache`` and ``X-Accel-Buffering: no`` stop caches and
   nginx from holding the stream back. ``Connection`` is never set: it is
   hop-by-hop and belongs to the server.
@@ -41,15 +42,29 @@ class _AsyncStreamingResponse(StreamingHttpResponse):
 async def encode_sse(
     messages: AsyncIterator[Message], heartbeat: float | None, retry_ms: int | None
 ) -> AsyncIterator[bytes]:
-    """Frame ``messages`` as SSE: a comment at once, then frames, heartbeats when idle.
+    """Frame ``messages`` as SSE: a comment with the first frame, then frames, heartbeats.
+
+    The comment (and ``retry:``) rides with the producer's first message, not
+    before it: daphne sends the head with the first body chunk, and a client
+    that sees the head (``EventSource``'s ``open``) must see everything that
+    happens after it. A log producer subscribes to its source before its
+    first message, so the head means "following from here" (a Redis source
+    learns its start in one round trip after the subscription). A producer
+    that waits longer still sends the head within one heartbeat.
 
     ``heartbeat=None``: the producer sends its own ``HEARTBEAT`` when idle
     (cheaper per event than the generic wrapper; see ``streams.logs.follow``).
     """
-    first = f"retry: {retry_ms}\n: ok\n\n" if retry_ms is not None else ": ok\n\n"
-    yield first.encode()
+    prelude = (f"retry: {retry_ms}\n: ok\n\n" if retry_ms is not None else ": ok\n\n").encode()
     if heartbeat is not None:
         messages = with_heartbeat(messages, heartbeat, HEARTBEAT)
+    messages = aiter(messages)
+    try:
+        first = await anext(messages)
+    except StopAsyncIteration:
+        yield prelude
+        return
+    yield prelude + encode(first)
     async for message in messages:
         yield encode(message)
 

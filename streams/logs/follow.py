@@ -8,9 +8,13 @@ encoder (``streams.logs.encoding``). Choices:
   subscriptions, batches and opaque cursors, never files.
 * **Subscribe first, then read the history** up to the subscription's start,
   so backfill and live lines meet with no gap and no duplicate.
-* **The first event is always a ``lines`` event**, even with no line, so its
-  ``id:`` gives the client a cursor at once: a reconnect then resumes exactly,
-  even from a quiet or filtered log.
+* **Nothing before the start is known**: a source that cannot yet tell where
+  the subscription starts (a Redis stream before its reader's first answer)
+  gets heartbeats only, so the response head, sent with the first bytes,
+  means "following from here".
+* **The first real event is always a ``lines`` event**, even with no line, so
+  its ``id:`` gives the client a cursor at once: a reconnect then resumes
+  exactly, even from a quiet or filtered log.
 * **Coalescing without delay, in bounded reads**: each time the client's
   writer asks for the next event, what is queued at that moment goes out,
   up to ``DELIVERY_BYTES`` of text (the encoder then keeps every SSE event
@@ -161,6 +165,10 @@ async def follow_log(
     if line_filter.active:
         direct = None  # a filtered client's lines are its own: never pushed
     try:
+        # Nothing goes out (not even the head) before the start is known:
+        # heartbeats while a source is slow to tell it (Redis unreachable).
+        while not await subscription.settled(idle):
+            yield IDLE
         async for event in _opening(subscription, backfill, after, line_filter):
             yield event
         subscription.release()

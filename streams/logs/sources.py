@@ -85,6 +85,14 @@ class SourceSubscription(Subscription, abc.ABC):
 
     fanout: FanOut
 
+    async def settled(self, idle: float | None) -> bool:
+        """Whether ``start`` is known, waiting up to ``idle`` s (``None``: as long as it takes).
+
+        A file's start is known when it subscribes; a Redis stream's after
+        its reader's first answer, which may be late while Redis is down.
+        """
+        return True
+
     @abc.abstractmethod
     def backfill(self, count: int) -> AsyncIterator[list[LogLine]]:
         """The last ``count`` complete lines before ``start``, in bounded batches, oldest first."""

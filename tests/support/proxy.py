@@ -1,4 +1,4 @@
-"""A TCP forwarder whose open connections a test can cut: a dropped network, on demand."""
+"""A TCP forwarder whose connections a test can cut or hold: a broken or slow network."""
 
 from __future__ import annotations
 
@@ -13,11 +13,14 @@ class CuttableProxy:
     """A TCP forwarder in front of the server whose open connections can be cut.
 
     Cutting them is what a dropped network does to the page: the browser's
-    EventSource reconnects by itself, sending ``Last-Event-ID``.
+    EventSource reconnects by itself, sending ``Last-Event-ID``. Holding
+    them (``hold``) keeps what clients send until ``release``: an upstream
+    that has not answered yet, while the test looks at what happened so far.
+    ``upstream``: a server, or ``(host, port)`` of any TCP service (Redis).
     """
 
-    def __init__(self, upstream: LiveServer) -> None:
-        self.upstream = (upstream.host, upstream.port)
+    def __init__(self, upstream: LiveServer | tuple[str, int]) -> None:
+        self.upstream = upstream if isinstance(upstream, tuple) else (upstream.host, upstream.port)
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.host, self.port = "127.0.0.1", self.listener.getsockname()[1]
         self.lock = threading.Lock()
@@ -26,6 +29,9 @@ class CuttableProxy:
         self.closed = False
         self.refuse = 0  # answer this many next connections with a 503
         self.refused: list[bytes] = []  # their request heads
+        self.flowing = threading.Event()
+        self.flowing.set()
+        self.holding = threading.Event()  # set once held bytes wait for release
         self.accepting = threading.Thread(target=self._accept, daemon=True)
         self.accepting.start()
 
@@ -55,8 +61,10 @@ class CuttableProxy:
                     server.close()
                     return
                 self.sockets += [client, server]
-                for source, sink in ((client, server), (server, client)):
-                    pump = threading.Thread(target=self._pump, args=(source, sink), daemon=True)
+                for source, sink, held in ((client, server, True), (server, client, False)):
+                    pump = threading.Thread(
+                        target=self._pump, args=(source, sink, held), daemon=True
+                    )
                     self.threads.append(pump)
                     pump.start()
 
@@ -73,15 +81,26 @@ class CuttableProxy:
                 )
             self.refused.append(head)
 
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
+    def _pump(self, source: socket.socket, sink: socket.socket, held: bool) -> None:
         try:
             while data := source.recv(65536):
+                if held and not self.flowing.is_set():
+                    self.holding.set()
+                    self.flowing.wait()
                 sink.sendall(data)
         except OSError:
             pass
         with contextlib.suppress(OSError):
             sink.shutdown(socket.SHUT_WR)
+
+    def hold(self) -> None:
+        """Keep what clients send from now on (``holding`` tells when some waits)."""
+        self.holding.clear()
+        self.flowing.clear()
+
+    def release(self) -> None:
+        """Forward what was held, and everything after it."""
+        self.flowing.set()
 
     def cut(self) -> None:
         """Drop every open connection, both ways, as a broken network would."""
@@ -95,6 +114,7 @@ class CuttableProxy:
     def close(self) -> None:
         with self.lock:
             self.closed = True
+        self.release()
         self.listener.close()
         self.cut()
         self.accepting.join(timeout=5)

@@ -242,6 +242,16 @@ class RedisSubscription(SourceSubscription):
         self.reader = reader
         self.fanout = reader.fanout
 
+    async def settled(self, idle: float | None) -> bool:
+        if self.reader.settled.is_set():
+            return True
+        try:
+            async with asyncio.timeout(idle):
+                await self.reader.settled.wait()
+        except TimeoutError:
+            return False
+        return True
+
     async def _start_id(self) -> EntryId:
         """The start, once the reader has settled it (its first answer from Redis)."""
         await self.reader.settled.wait()

@@ -7,6 +7,8 @@ needs entries in an exact shape (trimming), from ``XADD`` in the test.
 
 from __future__ import annotations
 
+import select
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,7 +24,10 @@ from tests.logs.redis.support import (
     sse,
     write_lines,
 )
+from tests.support.http_body import ChunkedDecoder, parse_head, read_head
 from tests.support.live import LiveServer, run_server
+from tests.support.proxy import CuttableProxy
+from tests.support.sse import events_in
 from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.live
@@ -87,6 +92,56 @@ def test_two_hosts_into_one_source_give_one_merged_view_with_host_labels(
     download = httpx.get(server.url("/logs/web/download"), headers={"Cookie": staff_cookie})
     assert download.status_code == 200
     assert download.text == "web-1 INFO one\nweb-2 ERROR two\nweb-1 INFO three\n"
+
+
+def test_the_head_goes_out_only_once_the_source_knows_where_the_client_starts(
+    live_server_factory: Callable[..., LiveServer], redis_server: RedisProcess, staff_cookie: str
+):
+    """What a client sees after the head is its own, even with ``backfill=0``.
+
+    A Redis source learns where a subscription starts from its reader's
+    first answer. The server reaches Redis through a forwarder that holds
+    that first question back: until it is answered the client gets nothing
+    (an earlier version sent the head at once, so a line shipped right
+    after it could fall before the start and never arrive).
+    """
+    (before,) = add(redis_server, ["INFO before"])
+    proxy = CuttableProxy(("127.0.0.1", redis_server.port))
+    try:
+        server = live_server_factory(
+            env={
+                "STREAMBOARD_LOGS": "web=redis:web",
+                "REDIS_URL": f"redis://127.0.0.1:{proxy.port}/0",
+                "STREAMBOARD_HEARTBEAT_SECONDS": "60",
+            }
+        )
+        proxy.hold()
+        with socket.create_connection((server.host, server.port), timeout=15) as sock:
+            sock.sendall(
+                f"GET {STREAM}&backfill=0 HTTP/1.1\r\nHost: {server.host}\r\n"
+                f"Cookie: {staff_cookie}\r\n\r\n".encode()
+            )
+            wait_until(proxy.holding.is_set, 30.0, "the source's reader asks Redis")
+            assert select.select([sock], [], [], 0.5)[0] == []  # not even the head
+            proxy.release()
+            head, rest = read_head(sock)
+            assert parse_head(head)[0] == 200
+            body = ChunkedDecoder()
+            body.feed(rest)
+            while not body.sizes:
+                body.feed(sock.recv(65536))
+            first_chunk = bytes(body.body[: body.sizes[0]])
+            assert first_chunk.startswith(b"retry: ")  # the prelude rides with...
+            (opening,) = events_in(first_chunk)  # ...the first event
+            assert (opening.event, opening.id) == ("lines", before)
+            (after,) = add(redis_server, ["INFO after"])
+            while b"INFO after" not in body.body:
+                body.feed(sock.recv(65536))
+            (live,) = [e for e in events_in(bytes(body.body)) if e.event == "lines"][1:]
+            assert live.id == after
+            assert "INFO before" not in body.body.decode()
+    finally:
+        proxy.close()
 
 
 def test_a_resume_across_a_server_restart_has_no_gap_and_no_duplicate(
