@@ -22,7 +22,7 @@ from playwright.sync_api import Browser
 from dashboard.models import Order
 from streams.exports.allow_list import get_exportable
 from streams.jobs.models import ExportJob
-from tests.support.browser import sign_in
+from tests.support.browser import download_export, sign_in
 from tests.support.demo_orders import make_orders
 from tests.support.export_worker import export_env, run_worker
 from tests.support.live import LiveServer
@@ -100,12 +100,7 @@ def test_ticked_rows_exported_as_csv_without_one_field_download_with_exactly_the
         page.wait_for_selector(
             '.export-job-state[data-status="succeeded"] a.export-download', timeout=30_000
         )
-    with page.expect_download() as download_info:
-        page.click("a.export-download")
-    download = download_info.value
-    assert download.suggested_filename == f"dashboard.order-{job.pk}.csv"
-    target = tmp_path / download.suggested_filename
-    download.save_as(target)
+    _, target = download_export(page, job, tmp_path)
 
     rows = list(csv.reader(io.StringIO(target.read_text(encoding="utf-8"), newline="")))
     assert rows[0] == chosen

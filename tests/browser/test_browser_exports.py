@@ -20,7 +20,7 @@ from playwright.sync_api import Browser
 from dashboard.models import Order
 from streams.jobs.models import ExportJob
 from tests.support.admin_export import confirm_export
-from tests.support.browser import sign_in, start_admin_export
+from tests.support.browser import download_export, sign_in, start_admin_export
 from tests.support.demo_orders import make_orders
 from tests.support.export_worker import export_env, run_worker
 from tests.support.live import LiveServer
@@ -87,12 +87,7 @@ def test_admin_action_bar_reaches_100_percent_becomes_a_link_and_the_file_matche
     assert page.locator(".progress").get_attribute("aria-valuenow") == "100"
     assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
 
-    with page.expect_download() as download_info:
-        page.click("a.export-download")
-    download = download_info.value
-    assert download.suggested_filename == f"dashboard.order-{job.pk}.ndjson"
-    target = tmp_path / download.suggested_filename
-    download.save_as(target)
+    _, target = download_export(page, job, tmp_path)
 
     expected = list(Order.objects.order_by("-pk").values_list("pk", flat=True)[:50])
     lines = target.read_bytes().split(b"\n")

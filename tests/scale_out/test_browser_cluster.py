@@ -32,7 +32,7 @@ from tests.logs.redis.support import (
     shipping,
     write_lines,
 )
-from tests.support.browser import sign_in, start_admin_export
+from tests.support.browser import download_export, sign_in, start_admin_export
 from tests.support.demo_orders import make_orders
 from tests.support.export_worker import SLOW_EXPORT, export_env, redis_source_env, run_worker
 from tests.support.live import LiveServer, run_server
@@ -113,15 +113,10 @@ def watch_bar(page: Page, url: str) -> list[Request]:
 
 def download(page: Page, job: ExportJob, tmp_path: Path) -> tuple[str, list[dict[str, Any]]]:
     """Click the bar's download link: the URL the browser fetched, and the rows it saved."""
-    with page.expect_download() as download_info:
-        page.click("a.export-download")
-    saved = download_info.value
-    assert saved.suggested_filename == f"dashboard.order-{job.pk}.ndjson"
-    target = tmp_path / saved.suggested_filename
-    saved.save_as(target)
+    url, target = download_export(page, job, tmp_path)
     lines = target.read_bytes().split(b"\n")
     assert lines[-1] == b""  # newline-terminated
-    return saved.url, [orjson.loads(line) for line in lines[:-1]]
+    return url, [orjson.loads(line) for line in lines[:-1]]
 
 
 def test_an_export_started_on_server_a_fills_its_bar_on_server_b_and_downloads_from_b(

@@ -81,3 +81,17 @@ def start_admin_export(page: Page, server: LiveServer, *, every_order: bool) -> 
     assert page.url == server.url(f"/exports/{job.pk}/")
     assert job.status == ExportJob.Status.QUEUED
     return job
+
+
+def download_export(page: Page, job: ExportJob, tmp_path: Path) -> tuple[str, Path]:
+    """Click the bar's download link: the URL the browser fetched, and the file it saved.
+
+    The saved name is the one the server gave (``Content-Disposition``).
+    """
+    with page.expect_download() as download_info:
+        page.click("a.export-download")
+    saved = download_info.value
+    assert saved.suggested_filename == f"dashboard.order-{job.pk}.{job.format}"
+    target = tmp_path / saved.suggested_filename
+    saved.save_as(target)
+    return saved.url, target
