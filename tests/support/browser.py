@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.db import connections
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from streams.jobs.models import ExportJob
@@ -41,6 +42,11 @@ def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Browser]:
             yield browser
         finally:
             browser.close()
+            # While that loop runs, Django's connections live in a context
+            # variable, not in the thread's own slot that pytest-django closes:
+            # close them here, or PostgreSQL refuses to drop the test database
+            # ("being accessed by other users").
+            connections.close_all()
 
 
 def sign_in(
