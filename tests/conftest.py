@@ -8,6 +8,8 @@ from contextlib import ExitStack
 from typing import Any
 
 import pytest
+from asgiref.sync import SyncToAsync
+from django.db import connections
 
 from tests.support.live import LiveServer, run_server
 
@@ -31,6 +33,19 @@ def pytest_collection_finish(session: pytest.Session) -> None:
             f"the PostgreSQL/Redis pass selected {count} tests, fewer than its floor of "
             f"{SERVICES_PASS_MIN_TESTS}: a module lost its services mark?"
         )
+
+
+@pytest.fixture(autouse=True)
+def _close_asgiref_thread_connections() -> Iterator[None]:
+    """Close what an async test's ``sync_to_async`` calls opened, once it ends.
+
+    Outside a request, asgiref runs thread-sensitive calls on one thread of
+    its own, whose connections pytest-django never sees: left open, the last
+    one stops PostgreSQL from dropping the test database ("being accessed
+    by other users").
+    """
+    yield
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result()
 
 
 @pytest.fixture
