@@ -94,6 +94,12 @@ def test_two_hosts_into_one_source_give_one_merged_view_with_host_labels(
     assert download.text == "web-1 INFO one\nweb-2 ERROR two\nweb-1 INFO three\n"
 
 
+def clients(server: LiveServer, cookie: str) -> int:
+    """The server's live clients of ``web`` (``/clients``: what its fan-out counts)."""
+    answer = httpx.get(server.url("/streams/logs/web/clients"), headers={"Cookie": cookie})
+    return int(answer.json()["clients"])
+
+
 def test_the_head_goes_out_only_once_the_source_knows_where_the_client_starts(
     live_server_factory: Callable[..., LiveServer], redis_server: RedisProcess, staff_cookie: str
 ):
@@ -122,7 +128,9 @@ def test_the_head_goes_out_only_once_the_source_knows_where_the_client_starts(
                 f"Cookie: {staff_cookie}\r\n\r\n".encode()
             )
             wait_until(proxy.holding.is_set, 30.0, "the source's reader asks Redis")
-            assert select.select([sock], [], [], 0.5)[0] == []  # not even the head
+            wait_until(lambda: clients(server, staff_cookie) == 1, 30.0, "the client subscribed")
+            # The server has subscribed the client (it sent the head before that once).
+            assert select.select([sock], [], [], 0)[0] == []  # not even the head
             proxy.release()
             head, rest = read_head(sock)
             assert parse_head(head)[0] == 200
