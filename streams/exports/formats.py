@@ -9,8 +9,9 @@ here plus its encoder module.
 
 The encoders themselves are pure functions from converted rows to bytes
 (``ndjson``, ``csv_rows``); a format says which shape of row its encoder
-takes (``records``: dicts keyed by field name, else tuples in field order),
-so ``fastpath`` builds exactly that shape and nothing is converted twice.
+takes (``records``: dicts keyed by field name, else tuples in field order;
+NDJSON's rows come already written as lines, ``ndjson_option``), so
+``fastpath`` builds exactly that shape and nothing is converted twice.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ def no_header(fields: Sequence[str]) -> bytes:
 
 
 def ndjson_encoder(model_fields: Sequence[models.Field[Any, Any]]) -> RowEncoder:
-    return ndjson.encode_dicts
+    """The rows come as lines: the row function writes each (``ndjson_option``)."""
+    return ndjson.join_lines
 
 
 def csv_encoder(model_fields: Sequence[models.Field[Any, Any]]) -> RowEncoder:
@@ -62,6 +64,9 @@ class ExportFormatSpec:
     header: Callable[[Sequence[str]], bytes]
     encoder: Callable[[Sequence[models.Field[Any, Any]]], RowEncoder]
     response_class: type[StreamingHttpResponse]
+    # For NDJSON: the row function writes each record as a line with these
+    # orjson options (``fastpath.compile_rows``), and the encoder joins them.
+    ndjson_option: int | None = None
 
 
 FORMATS: Mapping[ExportFormat, ExportFormatSpec] = MappingProxyType(
@@ -75,6 +80,7 @@ FORMATS: Mapping[ExportFormat, ExportFormatSpec] = MappingProxyType(
             header=no_header,
             encoder=ndjson_encoder,
             response_class=NDJSONResponse,
+            ndjson_option=ndjson.OPTIONS,
         ),
         "csv": ExportFormatSpec(
             name="csv",

@@ -61,6 +61,7 @@ from collections.abc import AsyncGenerator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from channels.db import database_sync_to_async
 from django.core.exceptions import EmptyResultSet
 from django.db import connections, models
@@ -171,12 +172,24 @@ class _Encoder:
         key = (compiler.connection.alias, compiler.connection.vendor)
         plan = self._plans.get(key)
         if plan is None:
-            columns = fastpath.plan_columns(compiler, self.model, ("pk", *self.fields))
+            option = self.format.ndjson_option
+            columns = fastpath.plan_columns(
+                compiler, self.model, ("pk", *self.fields), naive_utc=option is not None
+            )
             names = self.fields if self.format.records else None
+            optimistic_option = option
+            if option is not None and columns.naive_utc:
+                optimistic_option = option | orjson.OPT_NAIVE_UTC
             plan = self._plans[key] = _Plan(
                 columns=columns,
-                optimistic=fastpath.compile_rows(columns.converters, names, columns.inline),
-                safe=fastpath.compile_rows(columns.converters, names),
+                optimistic=fastpath.compile_rows(
+                    columns.converters,
+                    names,
+                    columns.inline,
+                    columns.batch,
+                    ndjson_option=optimistic_option,
+                ),
+                safe=fastpath.compile_rows(columns.converters, names, ndjson_option=option),
             )
         return plan
 

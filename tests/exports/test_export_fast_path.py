@@ -372,22 +372,28 @@ raw_values = st.one_of(
 )
 
 
-def column_plans() -> list[tuple[str, fastpath.Convert, str]]:
+def column_plans(
+    naive_utc: bool = False,
+) -> list[tuple[str, fastpath.Convert, str | None, str | None]]:
+    """Each converted order column with a common case: name, converter, per value, per batch."""
     compiler = Order.objects.all().query.get_compiler(using="default")
     names = ("pk", *order_fields())
-    plan = fastpath.plan_columns(compiler, Order, names)
+    plan = fastpath.plan_columns(compiler, Order, names, naive_utc=naive_utc)
+    assert plan.naive_utc == (naive_utc and connection.vendor == "sqlite")
     return [
-        (name, convert, expr)
-        for name, convert, expr in zip(names, plan.converters, plan.inline, strict=True)
-        if convert is not None and expr is not None
+        (name, convert, value, batch)
+        for name, convert, value, batch in zip(
+            names, plan.converters, plan.inline, plan.batch, strict=True
+        )
+        if convert is not None and (value is not None or batch is not None)
     ]
 
 
-def test_every_converted_column_has_an_inline_expression(db: None) -> None:
+def test_every_converted_column_has_a_common_case(db: None) -> None:
     expected = {"metadata"}
     if connection.vendor == "sqlite":
         expected |= {"uuid", "amount", "placed_on", "is_gift", "created_at", "updated_at"}
-    assert {name for name, _convert, _expr in column_plans()} == expected
+    assert {name for name, *_ in column_plans()} == expected
 
 
 @settings(
@@ -395,26 +401,64 @@ def test_every_converted_column_has_an_inline_expression(db: None) -> None:
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
-@given(values=st.lists(raw_values, min_size=1, max_size=3))
-def test_inline_expressions_convert_as_their_converter_or_raise(
-    db: None, values: list[Any]
+@given(values=st.lists(raw_values, min_size=1, max_size=4), naive_utc=st.booleans())
+def test_common_cases_convert_as_their_converter_or_raise(
+    db: None, values: list[Any], naive_utc: bool
 ) -> None:
-    for name, convert, expr in column_plans():
-        optimistic = fastpath.compile_rows([None, convert], None, [None, expr])
-        safe = fastpath.compile_rows([None, convert], None)
-        rows = [(n, value) for n, value in enumerate(values)]
+    """Per value or per batch, each common case gives the converter's bytes, or raises.
 
-        def described(rows_of: fastpath.RowsFunction) -> list[tuple[str, str]] | str:
+    With ``naive_utc`` the rows are NDJSON lines, the optimistic ones written
+    with ``OPT_NAIVE_UTC`` as the export writes them (so a naive datetime must
+    give the bytes of the converter's aware one); without, tuples of values.
+    """
+    rows = [(n, value) for n, value in enumerate(values)]
+    for name, convert, value, batch in column_plans(naive_utc):
+        if naive_utc:
+            fast_option = ndjson.OPTIONS | orjson.OPT_NAIVE_UTC
+            optimistic = fastpath.compile_rows(
+                [None, convert], ("v",), [None, value], [None, batch], ndjson_option=fast_option
+            )
+            safe = fastpath.compile_rows([None, convert], ("v",), ndjson_option=ndjson.OPTIONS)
+        else:
+            optimistic = fastpath.compile_rows([None, convert], None, [None, value], [None, batch])
+            safe = fastpath.compile_rows([None, convert], None)
+
+        def described(rows_of: fastpath.RowsFunction) -> list[Any] | str:
             try:
-                return [(type(v).__name__, repr(v)) for (v,) in rows_of(rows)]  # noqa: B023
+                got = rows_of(rows)
             except (TypeError, ValueError):
                 return "raises"  # the export then converts the chunk with ``safe``
             except Exception as error:
                 return f"fails: {type(error).__name__}"  # the export fails: so must ``safe``
+            if naive_utc:
+                return got
+            return [(type(v).__name__, repr(v)) for (v,) in got]
 
         fast = described(optimistic)
         if fast != "raises":
             assert fast == described(safe), name
+
+
+@sqlite_only
+def test_a_batch_with_one_value_off_the_common_case_raises(db: None) -> None:
+    """One value off the path sends the whole batch the safe way, wherever it is."""
+    plans = {name: (convert, value, batch) for name, convert, value, batch in column_plans()}
+    good = {"uuid": uuid.uuid4().hex, "amount": 12.5, "metadata": '{"n": 1}'}
+    bad = {
+        "uuid": uuid.uuid4().hex.upper(),
+        "amount": 0.125,
+        "metadata": '{"n": 1' + "0" * 19 + "}",
+    }
+    for name, off in bad.items():
+        convert, value, batch = plans[name]
+        assert batch is not None, name
+        optimistic = fastpath.compile_rows([None, convert], None, [None, value], [None, batch])
+        assert len(optimistic([(0, good[name]), (1, good[name])])) == 2
+        for where in range(3):
+            column = [good[name]] * 3
+            column[where] = off
+            with pytest.raises(ValueError, match=r"fast path|lowercase hex|decimal"):
+                optimistic(list(enumerate(column)))
 
 
 def test_a_chunk_of_many_encoding_batches_gives_the_same_bytes(db: None) -> None:
