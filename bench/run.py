@@ -72,6 +72,8 @@ STREAMBOARD_2W = "streamboard-2w"
 #: Issue 7's targets: latency at most this much of starlette-shared's, same run.
 LATENCY_TARGET = 0.5
 LATENCY_TARGET_2W_P99 = 0.35
+#: Issue 7's target for the streamed export of 1M rows: this much of the raw floor's rows/s.
+NDJSON_TARGET = 0.85
 RAW = "raw-orders-tcp"
 SLOW_KIB_S = 1024
 MIB = 1024
@@ -596,17 +598,26 @@ def nd_table(recs: list[dict[str, Any]], client: str) -> tuple[list[str], dict[A
 
 def nd_verdicts(fast: dict[Any, Any], slow: dict[Any, Any]) -> list[str]:
     out = []
+    largest = max((rows for _, rows in fast), default=None)
     for (name, rows), m in sorted(fast.items(), key=lambda kv: kv[0][1]):
         if name != STREAMBOARD:
             continue
         raw = fast.get((RAW, rows))
         if raw and raw["rps"] and m["rps"]:
             ratio = m["rps"] / raw["rps"]
-            verdict = "met" if ratio >= 0.5 else "missed"
+            if rows == largest:
+                verdict = "met" if ratio >= NDJSON_TARGET else "missed"
+                target = f"target >= {NDJSON_TARGET}x **{verdict}**"
+            else:
+                target = f"no target below {largest:,} rows (start-up weighs more)"
             out.append(
                 f"- {rows:,} rows, fast client: {fmt(m['rps'], 0)} rows/s = {ratio:.2f}x the raw "
-                f"floor ({fmt(raw['rps'], 0)}): target >= 0.5x **{verdict}**"
+                f"floor ({fmt(raw['rps'], 0)}): {target}"
             )
+            if m["cpu"] and raw["cpu"]:
+                # Server CPU per row, the floor's over ours: the ratio a free core would give.
+                cpu_ratio = (raw["cpu"] / raw["rps"]) / (m["cpu"] / m["rps"])
+                out.append(f"  - by server CPU per row: {cpu_ratio:.2f}x")
     for label, table in (("fast", fast), ("1 MiB/s", slow)):
         for (name, rows), m in sorted(table.items(), key=lambda kv: kv[0][1]):
             if name == STREAMBOARD and rows == max(r for _, r in table) and m["delta"] is not None:

@@ -14,8 +14,20 @@ them) and hands anything else to Django's own converters for that column. A
 column is only given a fast converter when its converter list is exactly the
 one this module knows (a known backend, the exact built-in field class, no
 custom ``from_db_value`` or JSON decoder); otherwise Django's converters run
-unchanged. ``tests/test_export_fast_path.py`` checks fast == Django bytes on
-awkward and random values, on SQLite and on PostgreSQL.
+unchanged. ``tests/exports/test_export_fast_path.py`` checks fast == Django
+bytes on awkward and random values, on SQLite and on PostgreSQL.
+
+The common case goes faster still (``ColumnPlan.inline`` and ``batch``): a
+batch of rows is first converted by expressions that hold only for what
+Django itself writes and raise on anything else (then the batch is
+converted again by the fast converters). A JSON, UUID or decimal column is
+converted for the whole batch at once with C calls (``_dashed_uuids``,
+``_decimals_as_text``, one scan for long digit runs), and for NDJSON the
+UTC timestamps stay naive and are written with orjson's ``OPT_NAIVE_UTC``,
+which gives the bytes of the aware value without orjson's slow path for an
+aware ``datetime``. With the rows written as lines as they are converted,
+the demo orders take about 2.1 us a row, as the raw sqlite3 + orjson floor
+does (``bench/raw_orders.py``, which slices strings and proves nothing).
 
 What is replaced:
 

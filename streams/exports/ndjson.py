@@ -34,12 +34,6 @@ def encode_rows(fields: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
     )
 
 
-def encode_dicts(records: Iterable[dict[str, Any]]) -> bytes:
-    """Encode ready-made records (dicts in field order): what ``encode_rows`` does per row."""
-    dumps = orjson.dumps
-    return b"".join([dumps(record, default=default, option=OPTIONS) for record in records])
-
-
 def join_lines(lines: Iterable[bytes]) -> bytes:
     """Lines the export's row function already wrote (``fastpath.compile_rows``)."""
     return b"".join(lines)

@@ -352,7 +352,7 @@ def test_json_converter_falls_back_for_what_orjson_refuses(text: str) -> None:
     assert repr(fast(text)) == repr(json_slow(text))
 
 
-# The inline expressions (the common case written out) against their converters.
+# The common cases (per value and per batch, written out) against their converters.
 
 raw_values = st.one_of(
     st.none(),
