@@ -161,7 +161,7 @@ class StreamboardServer(Server):  # type: ignore[misc]  # daphne ships no types:
         body = message.get("body", b"")
         if not body or not protocol.startedWriting or details.get("disconnected"):
             return False
-        if writer.write(writer.frame(body)) is WriteResult.REFUSED:
+        if writer.write_body(body) is WriteResult.REFUSED:
             return False
         protocol.sentLength += len(body)
         return True
