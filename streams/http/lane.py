@@ -20,6 +20,9 @@ bottom-up. The response is the one the chain would give, headers included.
 
 The lane only runs steps it knows to be free of I/O here (``INLINE``). The
 one that may write, saving a modified session, goes through its usual hop.
+The messages storage is made only if something uses it (a lazy object in
+place of ``MessageMiddleware``'s request step, whose response step is then
+skipped: an untouched storage's ``update`` changes nothing).
 A middleware it does not know after it makes the lane step aside for every
 request (a site's own middleware is never skipped), and so does any other
 method or URL: those take Django's chain unchanged.
@@ -28,15 +31,19 @@ method or URL: those take Django's chain unchanged.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, Final
 
 from asgiref.sync import markcoroutinefunction, sync_to_async
 from django.conf import settings
+from django.contrib.messages.middleware import MessageMiddleware
+from django.contrib.messages.storage import default_storage
 from django.contrib.sessions.middleware import SessionMiddleware
 from django.core.handlers.exception import response_for_exception
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.urls import Resolver404, get_resolver, get_urlconf
+from django.utils.functional import SimpleLazyObject, empty
 from django.utils.module_loading import import_string
 from django_htmx.middleware import HtmxDetails, HtmxMiddleware
 
@@ -97,7 +104,13 @@ class StreamLaneMiddleware:
         response: HttpResponseBase | None = None
         try:
             for middleware in self.chain:
-                if hasattr(middleware, "process_request"):
+                if isinstance(middleware, MessageMiddleware):
+                    # Its whole request step, made lazy: the storage (two
+                    # signers over the cookies, about 50 us) only if used.
+                    request._messages = SimpleLazyObject(  # type: ignore[attr-defined]
+                        partial(default_storage, request)
+                    )
+                elif hasattr(middleware, "process_request"):
                     response = middleware.process_request(request)
                 reached += 1
                 if response is not None:
@@ -111,6 +124,8 @@ class StreamLaneMiddleware:
                 request, exc
             )
         for middleware in reversed(self.chain[:reached]):
+            if isinstance(middleware, MessageMiddleware) and not _messages_used(request):
+                continue  # an untouched storage's update() leaves the response as it is
             if hasattr(middleware, "process_response"):
                 if _must_save_session(middleware, request):
                     step = sync_to_async(middleware.process_response)
@@ -148,6 +163,11 @@ def _following(middleware: list[str]) -> list[str]:
     """The middleware after the lane in ``MIDDLEWARE``."""
     own = f"{__name__}.{StreamLaneMiddleware.__name__}"
     return list(middleware[middleware.index(own) + 1 :]) if own in middleware else []
+
+
+def _messages_used(request: HttpRequest) -> bool:
+    messages = getattr(request, "_messages", None)
+    return not isinstance(messages, SimpleLazyObject) or messages._wrapped is not empty
 
 
 def _must_save_session(middleware: object, request: HttpRequest) -> bool:

@@ -43,25 +43,48 @@ class CursorParser(Protocol):
 
 
 class CursorField(forms.Field):
-    """A cursor this stream sent in ``id:``, parsed by its source; empty means "no cursor"."""
+    """A cursor's text as sent (stripped); empty means "no cursor". The form parses it.
 
-    def __init__(self, *, source: CursorParser | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.source = source
+    The parsing needs the source the URL names, so it is the form's
+    (``parse_cursor``): the field stays the same for every request, which
+    lets a form share its fields (``shared_fields``).
+    """
 
-    def to_python(self, value: Any) -> LogCursor | None:
+    def to_python(self, value: Any) -> str | None:
         text = str(value).strip() if value is not None else ""
-        if not text:
-            return None
-        if self.source is None:
-            raise ValidationError("no cursor is accepted here", code="invalid")
-        try:
-            return self.source.parse_cursor(text)
-        except ValueError:
-            raise ValidationError(
-                f"must be a cursor sent by this stream ({self.source.cursor_syntax})",
-                code="invalid",
-            ) from None
+        return text or None
+
+
+def parse_cursor(source: CursorParser, text: str | None) -> LogCursor | None:
+    """``text`` parsed by ``source``, or ``ValidationError`` naming what a cursor looks like."""
+    if text is None:
+        return None
+    try:
+        return source.parse_cursor(text)
+    except ValueError:
+        raise ValidationError(
+            f"must be a cursor sent by this stream ({source.cursor_syntax})", code="invalid"
+        ) from None
+
+
+class _SharedFields(dict[str, forms.Field]):
+    """A form class's fields, which ``BaseForm.__init__``'s deep copy leaves shared."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[str, forms.Field]:
+        return dict(self)
+
+
+def shared_fields[F: type[forms.Form]](form_class: F) -> F:
+    """Let every instance of ``form_class`` use the class's field objects, not copies.
+
+    Django deep-copies a form's fields for each instance, so that one
+    instance may change its own (a widget, the choices). A stream's query
+    form never does, and is never rendered: it is made once per connect,
+    where the copy was about 60 us of the form's 117 (``streams.logs``'
+    query forms; docs/benchmarks.md, "Connect cost").
+    """
+    form_class.base_fields = _SharedFields(form_class.base_fields)
+    return form_class
 
 
 @dataclass(frozen=True)
@@ -74,6 +97,7 @@ class LogQuery:
     at: LogCursor | None = None
 
 
+@shared_fields
 class LogStreamForm(LineFilterForm):
     """The filters (``level``, ``q``, ``re``, ``exclude``, ``host``), then the stream's own."""
 
@@ -100,10 +124,13 @@ class LogStreamForm(LineFilterForm):
             # The header wins over the parameter: it is what the browser resends.
             params["last_event_id"] = last_event_id
         super().__init__(params)
-        for name in ("last_event_id", "at"):
-            cursor_field = self.fields[name]
-            assert isinstance(cursor_field, CursorField)
-            cursor_field.source = source  # the fields are copies: this form's alone
+        self.source = source
+
+    def clean_last_event_id(self) -> LogCursor | None:
+        return parse_cursor(self.source, self.cleaned_data.get("last_event_id"))
+
+    def clean_at(self) -> LogCursor | None:
+        return parse_cursor(self.source, self.cleaned_data.get("at"))
 
     @classmethod
     def from_request(cls, request: HttpRequest, source: CursorParser) -> LogStreamForm:
@@ -131,6 +158,7 @@ class LogStreamForm(LineFilterForm):
         )
 
 
+@shared_fields
 class PermalinkForm(forms.Form):
     """The log page's ``at``: a cursor of this source (the page validates it before the stream)."""
 
@@ -138,9 +166,10 @@ class PermalinkForm(forms.Form):
 
     def __init__(self, data: QueryDict | Mapping[str, Any], *, source: CursorParser) -> None:
         super().__init__({"at": data.get("at", "")})
-        cursor_field = self.fields["at"]
-        assert isinstance(cursor_field, CursorField)
-        cursor_field.source = source
+        self.source = source
+
+    def clean_at(self) -> LogCursor | None:
+        return parse_cursor(self.source, self.cleaned_data.get("at"))
 
     def error_text(self) -> str:
         return "".join(f"at: {error}\n" for error in self.errors.get("at", []))
