@@ -71,25 +71,7 @@ class DirectWriter:
 
     def write(self, data: bytes) -> WriteResult:
         """Write ``data`` (already ``frame``-d) now, or refuse; see the module's results."""
-        transport = self._transport()
-        if transport is None or not data:
-            return WriteResult.REFUSED
-        pending = len(transport.dataBuffer) - transport.offset + transport._tempDataLen
-        if pending:
-            if pending + len(data) > transport.bufferSize:
-                return WriteResult.REFUSED
-            transport.write(data)  # behind the ordinary path's last part, in order
-            return WriteResult.SENT
-        try:
-            sent = transport.socket.send(data)
-        except BlockingIOError:
-            sent = 0
-        except OSError:
-            return WriteResult.REFUSED  # reset or closed: Twisted sees it on its side
-        if sent == len(data):
-            return WriteResult.SENT
-        transport.write(data[sent:])
-        return WriteResult.BEHIND
+        return self._write((data,), len(data))
 
     def write_body(self, body: bytes) -> WriteResult:
         """``write(frame(body))``, without first copying ``body`` into a framed copy.
@@ -100,31 +82,34 @@ class DirectWriter:
         """
         if not self._request.chunked:
             return self.write(body)
+        head = b"%x\r\n" % len(body)
+        return self._write((head, body, b"\r\n"), len(head) + len(body) + 2)
+
+    def _write(self, parts: tuple[bytes, ...], size: int) -> WriteResult:
         transport = self._transport()
-        if transport is None or not body:
+        if transport is None or not size:
             return WriteResult.REFUSED
-        parts = [b"%x\r\n" % len(body), body, b"\r\n"]
-        size = len(parts[0]) + len(body) + 2
         pending = len(transport.dataBuffer) - transport.offset + transport._tempDataLen
         if pending:
             if pending + size > transport.bufferSize:
                 return WriteResult.REFUSED
             transport.writeSequence(parts)  # behind the ordinary path's last part, in order
             return WriteResult.SENT
+        sock = transport.socket
         try:
-            sent = transport.socket.sendmsg(parts)
+            sent = sock.send(parts[0]) if len(parts) == 1 else sock.sendmsg(parts)
         except BlockingIOError:
             sent = 0
         except OSError:
-            return WriteResult.REFUSED
+            return WriteResult.REFUSED  # reset or closed: Twisted sees it on its side
         if sent == size:
             return WriteResult.SENT
-        rest = []
+        unsent = []
         for part in parts:
             if sent < len(part):
-                rest.append(part[sent:] if sent else part)
+                unsent.append(part[sent:] if sent else part)
             sent = max(0, sent - len(part))
-        transport.writeSequence(rest)
+        transport.writeSequence(unsent)
         return WriteResult.BEHIND
 
     def _transport(self) -> Any:
