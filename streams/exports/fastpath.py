@@ -135,7 +135,7 @@ def _decimals_as_text(values: list[Any], bound: float, spec: str) -> list[str]:
     return texts
 
 
-# Inline expressions (see ColumnPlan.inline) and the names they use.
+# The names the inline and batch expressions use (see ColumnPlan.inline and .batch).
 _INLINE_NAMES: dict[str, Any] = {
     "_bool": _BOOLS.get,
     "_date": datetime.date.fromisoformat,

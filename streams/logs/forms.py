@@ -80,8 +80,9 @@ def shared_fields[F: type[forms.Form]](form_class: F) -> F:
     Django deep-copies a form's fields for each instance, so that one
     instance may change its own (a widget, the choices). A stream's query
     form never does, and is never rendered: it is made once per connect,
-    where the copy was about 60 us of the form's 117 (``streams.logs``'
-    query forms; docs/benchmarks.md, "Connect cost").
+    where the copy was most of the form's 117 us (48 us without it;
+    docs/benchmarks.md, "NDJSON at the floor's per-row cost, and cheaper
+    connects").
     """
     form_class.base_fields = _SharedFields(form_class.base_fields)
     return form_class
